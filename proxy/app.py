@@ -1,0 +1,124 @@
+"""The FastAPI app: routes, error rendering, and a lifespan that builds and closes every part."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+
+from proxy import __version__
+from proxy.errors import MemoryUnavailable, ProxyError, error_body, error_response
+from proxy.memory.embed import Embedder, create_embedder
+from proxy.memory.outbox import Outbox
+from proxy.memory.pipeline import offline_processor
+from proxy.memory.retrieval import SelectionParams
+from proxy.memory.service import MemoryService
+from proxy.memory.store import ChromaStore
+from proxy.memory.writer import WriteBack
+from proxy.routes import chat, health, memories, passthrough
+from proxy.services import Services
+from proxy.settings import Settings
+from proxy.upstream import Upstream, create_client
+
+log = logging.getLogger(__name__)
+
+
+def build_memory(settings: Settings, embedder: Embedder | None) -> MemoryService:
+    retrieval = settings.retrieval
+    return MemoryService(
+        store=ChromaStore.connect(settings.data_dir, settings.chroma_url),
+        embedder=embedder or create_embedder(settings.embedder),
+        selection=SelectionParams(top_k=retrieval.top_k, min_similarity=retrieval.min_similarity),
+        candidates=retrieval.candidates,
+        dedup_similarity=settings.write.dedup_similarity,
+    )
+
+
+def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
+    """Build the app. `embedder` lets a caller share one loaded model between apps."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        client = create_client(
+            settings.upstream_connect_timeout_s,
+            settings.upstream_timeout_s,
+            settings.max_connections,
+        )
+        services = Services(
+            settings=settings,
+            upstream=Upstream(client, settings.upstream_url, settings.upstream_api_key),
+            memory=None,
+            writer=None,
+        )
+        try:
+            memory = await asyncio.to_thread(build_memory, settings, embedder)
+            await asyncio.to_thread(memory.warm_up)
+            outbox = Outbox(settings.data_dir / "outbox.sqlite3")
+            services.memory = memory
+            services.writer = WriteBack(
+                outbox, offline_processor(memory), max_attempts=settings.write.max_attempts
+            )
+            services.writer.start()
+        except (MemoryUnavailable, OSError) as exc:
+            # Fail open: without a store the proxy still forwards every call, memory off.
+            services.memory_error = str(exc)
+            log.error("memory is unavailable, serving without it: %s", exc)
+        try:
+            yield {"services": services}
+        finally:
+            if services.writer is not None:
+                await services.writer.stop(settings.write.drain_timeout_s)
+            await client.aclose()
+
+    app = FastAPI(
+        title="memory-proxy",
+        version=__version__,
+        summary="OpenAI-compatible proxy that gives LLM apps long-term memory",
+        lifespan=lifespan,
+    )
+    app.include_router(health.router)
+    app.include_router(memories.router)
+    app.include_router(chat.router)
+    app.include_router(passthrough.router)  # last: it matches every other /v1/ path
+    app.add_exception_handler(ProxyError, _proxy_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    return app
+
+
+async def _proxy_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProxyError)
+    return error_response(exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    param = ".".join(str(part) for part in first.get("loc", ())[1:]) or None
+    message = f"{param}: {first.get('msg', 'invalid value')}" if param else "invalid request"
+    return JSONResponse(
+        error_body(message, "invalid_request_error", param=param, code="invalid_request"),
+        status_code=400,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    type_ = "invalid_request_error" if exc.status_code < 500 else "server_error"
+    return JSONResponse(error_body(str(exc.detail), type_, code=None), status_code=exc.status_code)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        error_body("internal error in memory-proxy", "server_error", code="internal_error"),
+        status_code=500,
+    )

@@ -1,0 +1,59 @@
+"""Command line: `memory-proxy serve` (more commands live beside it)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Sequence
+
+# litellm, when it is imported later, must not try to fetch its cost map from the internet.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="memory-proxy", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the proxy")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.add_argument(
+        "--upstream",
+        dest="upstream_url",
+        help="OpenAI-compatible base URL, e.g. https://api.openai.com/v1",
+    )
+    serve.add_argument("--data-dir", help="where embedded memory lives (default ./memory-data)")
+    serve.add_argument("--chroma-url", help="use a Chroma server instead of the embedded store")
+    serve.add_argument("--config", dest="config_file", help="YAML configuration file")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from proxy.app import create_app
+    from proxy.settings import load_settings
+
+    flags = {k: v for k, v in vars(args).items() if k != "command"}
+    settings = load_settings(**flags)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=int(settings.write.drain_timeout_s) + 5,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        serve(args)
+
+
+if __name__ == "__main__":
+    main()

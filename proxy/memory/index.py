@@ -1,0 +1,202 @@
+"""One user's memories held in process: vectors for exact cosine search and a BM25 index.
+
+A user has hundreds to thousands of memories; an exact matrix product over them takes well under
+a millisecond, while a filtered query over a shared chromadb collection grows with the whole
+collection (137 ms at 200k items). So chromadb is the durable store and this is the hot path.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from proxy.memory.lexical import Bm25Index, tokenize
+from proxy.memory.models import Memory
+from proxy.scope import Scope
+
+
+@dataclass(frozen=True)
+class Candidates:
+    memories: list[Memory]
+    vectors: np.ndarray  # rows aligned with memories
+    similarities: np.ndarray  # cosine similarity to the query, aligned with memories
+    dense_rank: dict[int, int]  # position in `memories` -> rank among dense results (0 = best)
+    lexical_rank: dict[int, int]
+    lexical_coverage: dict[int, float]  # share of the query's keyword weight the memory matched
+
+
+def in_scope(memory: Memory, scope: Scope) -> bool:
+    """A read sees the user's memories, narrowed to the session and agent where they are given."""
+    return (
+        memory.scope.user_id == scope.user_id
+        and (scope.session_id is None or memory.scope.session_id == scope.session_id)
+        and (scope.agent_id is None or memory.scope.agent_id == scope.agent_id)
+    )
+
+
+class UserIndex:
+    """Rows are never reordered; deleted rows become tombstones, so row numbers stay stable."""
+
+    def __init__(self, user_id: str, dim: int) -> None:
+        self.user_id = user_id
+        self._lock = threading.Lock()
+        self._memories: list[Memory | None] = []
+        self._vectors = np.zeros((16, dim), dtype=np.float32)
+        self._alive = np.zeros(16, dtype=bool)
+        self._rows: dict[str, int] = {}
+        self._bm25 = Bm25Index()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def upsert(self, memories: Sequence[Memory], vectors: np.ndarray) -> None:
+        with self._lock:
+            for memory, vector in zip(memories, vectors, strict=True):
+                if memory.scope.user_id != self.user_id:
+                    raise ValueError("memory of another user offered to this user's index")
+                row = self._rows.get(memory.id)
+                if row is None:
+                    row = len(self._memories)
+                    self._memories.append(memory)
+                    self._rows[memory.id] = row
+                    if row >= len(self._vectors):
+                        grown = np.zeros(
+                            (len(self._vectors) * 2, self._vectors.shape[1]), np.float32
+                        )
+                        grown[: len(self._vectors)] = self._vectors
+                        self._vectors = grown
+                        self._alive = np.concatenate([self._alive, np.zeros_like(self._alive)])
+                else:
+                    self._memories[row] = memory
+                self._vectors[row] = vector
+                self._alive[row] = True
+                self._bm25.add(row, tokenize(memory.text))
+
+    def remove(self, ids: Sequence[str]) -> None:
+        with self._lock:
+            for memory_id in ids:
+                row = self._rows.pop(memory_id, None)
+                if row is not None:
+                    self._memories[row] = None
+                    self._vectors[row] = 0.0
+                    self._alive[row] = False
+                    self._bm25.remove(row)
+
+    def get(self, memory_id: str) -> Memory | None:
+        with self._lock:
+            row = self._rows.get(memory_id)
+            return None if row is None else self._memories[row]
+
+    def all(self, scope: Scope) -> list[Memory]:
+        with self._lock:
+            return [m for m in self._memories if m is not None and in_scope(m, scope)]
+
+    def vector(self, memory_id: str) -> np.ndarray | None:
+        with self._lock:
+            row = self._rows.get(memory_id)
+            return None if row is None else self._vectors[row].copy()
+
+    def candidates(
+        self, scope: Scope, query_vector: np.ndarray | None, query: str, limit: int
+    ) -> Candidates:
+        """The best `limit` memories by cosine and by BM25, restricted to `scope`."""
+        with self._lock:
+            allowed: set[int] | None
+            if scope.session_id is None and scope.agent_id is None:
+                rows = np.flatnonzero(self._alive)  # the whole user: no per-row check needed
+                allowed = None
+            else:
+                allowed = {
+                    row
+                    for row, m in enumerate(self._memories)
+                    if m is not None and in_scope(m, scope)
+                }
+                rows = np.array(sorted(allowed), dtype=np.int64)
+            if len(rows) == 0:
+                return Candidates(
+                    [], np.zeros((0, self._vectors.shape[1])), np.zeros(0), {}, {}, {}
+                )
+            dense_rows: list[int] = []
+            if query_vector is not None:
+                sims = self._vectors[rows] @ query_vector
+                order = np.argsort(-sims)[:limit]
+                dense_rows = [int(rows[i]) for i in order]
+            lexical = self._bm25.search(tokenize(query), allowed=allowed, limit=limit)
+            picked = list(dict.fromkeys([*dense_rows, *(doc for doc, _, _ in lexical)]))
+            memories = [m for m in (self._memories[row] for row in picked) if m is not None]
+            vectors = self._vectors[picked].copy()
+            if query_vector is not None:
+                similarities = vectors @ query_vector
+            else:
+                similarities = np.zeros(len(picked), dtype=np.float32)
+        position = {row: i for i, row in enumerate(picked)}
+        return Candidates(
+            memories=memories,
+            vectors=vectors,
+            similarities=similarities,
+            dense_rank={position[row]: rank for rank, row in enumerate(dense_rows)},
+            lexical_rank={position[doc]: rank for rank, (doc, _, _) in enumerate(lexical)},
+            lexical_coverage={position[doc]: coverage for doc, _, coverage in lexical},
+        )
+
+
+class IndexCache:
+    """Loaded user indexes, least recently used evicted past `max_memories` rows in total."""
+
+    def __init__(self, load: Callable[[str], UserIndex], max_memories: int = 2_000_000) -> None:
+        self._load = load
+        self._max = max_memories
+        self._indexes: OrderedDict[str, UserIndex] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
+
+    def get(self, user_id: str) -> UserIndex:
+        with self._lock:
+            index = self._indexes.get(user_id)
+            if index is not None:
+                self._indexes.move_to_end(user_id)
+                return index
+            loading = self._loading.setdefault(user_id, threading.Lock())
+        with loading:  # one load per user even when several requests arrive at once
+            with self._lock:
+                index = self._indexes.get(user_id)
+            if index is None:
+                index = self._load(user_id)
+                with self._lock:
+                    self._indexes[user_id] = index
+                    self._loading.pop(user_id, None)
+                    self._evict()
+        return index
+
+    def drop(self, user_id: str) -> None:
+        with self._lock:
+            self._indexes.pop(user_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._indexes.clear()
+
+    def _evict(self) -> None:
+        total = sum(len(index) for index in self._indexes.values())
+        while total > self._max and len(self._indexes) > 1:
+            _, evicted = self._indexes.popitem(last=False)
+            total -= len(evicted)
+
+
+def nearest_in_exact_scope(
+    index: UserIndex, scope: Scope, vector: np.ndarray
+) -> tuple[Memory, float] | None:
+    """The most similar memory stored under exactly this scope (for de-duplicating writes)."""
+    with index._lock:
+        rows = [row for row, m in enumerate(index._memories) if m is not None and m.scope == scope]
+        if not rows:
+            return None
+        sims = index._vectors[rows] @ vector
+        best = int(np.argmax(sims))
+        memory = index._memories[rows[best]]
+    assert memory is not None
+    return memory, float(sims[best])

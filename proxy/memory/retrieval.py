@@ -1,0 +1,70 @@
+"""From candidates to the few memories worth injecting: fusion, relevance, newest wins (pure)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from proxy.memory.index import Candidates
+from proxy.memory.models import Hit
+
+
+@dataclass(frozen=True)
+class SelectionParams:
+    top_k: int = 8
+    min_similarity: float = 0.3  # cosine; below it a memory needs keyword evidence to count
+    min_keyword_coverage: float = 0.3  # share of the query's keyword (idf) weight matched
+    rrf_k: int = 10  # small k favours the top of each list (measured better than 60 here)
+    duplicate_similarity: float = 0.9  # at or above, two memories say the same; the newer wins
+
+
+def rrf(rankings: list[Mapping[int, int]], k: int) -> dict[int, float]:
+    """Reciprocal rank fusion: sum of 1 / (k + rank + 1) over the lists an item appears in."""
+    scores: dict[int, float] = defaultdict(float)
+    for ranking in rankings:
+        for item, rank in ranking.items():
+            scores[item] += 1.0 / (k + rank + 1)
+    return dict(scores)
+
+
+def select(candidates: Candidates, params: SelectionParams) -> list[Hit]:
+    fused = rrf([candidates.dense_rank, candidates.lexical_rank], params.rrf_k)
+    relevant = [
+        pos
+        for pos in fused
+        if candidates.similarities[pos] >= params.min_similarity
+        or candidates.lexical_coverage.get(pos, 0.0) >= params.min_keyword_coverage
+    ]
+    relevant.sort(key=lambda pos: fused[pos], reverse=True)
+    chosen: list[int] = []
+    for pos in relevant:
+        duplicate = _duplicate_of(pos, chosen, candidates.vectors, params.duplicate_similarity)
+        if duplicate is None:
+            chosen.append(pos)
+        elif _newer(candidates, pos, chosen[duplicate]):
+            chosen[duplicate] = pos  # same fact said again later: the later wording holds
+        if len(chosen) >= params.top_k:
+            break
+    return [
+        Hit(
+            memory=candidates.memories[pos],
+            score=fused[pos],
+            similarity=float(candidates.similarities[pos]),
+        )
+        for pos in chosen
+    ]
+
+
+def _duplicate_of(pos: int, chosen: list[int], vectors: np.ndarray, threshold: float) -> int | None:
+    if not chosen:
+        return None
+    sims = vectors[chosen] @ vectors[pos]
+    best = int(np.argmax(sims))
+    return best if sims[best] >= threshold else None
+
+
+def _newer(candidates: Candidates, a: int, b: int) -> bool:
+    return candidates.memories[a].occurred_at > candidates.memories[b].occurred_at

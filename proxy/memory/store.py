@@ -1,0 +1,157 @@
+"""Durable memory storage in chromadb: embedded on local disk, or a Chroma server for replicas.
+
+Every read names a user id in its `where` filter: there is no call that returns rows of users
+other than the one asked for. Blocking: call these methods from a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from proxy.errors import MemoryUnavailable
+from proxy.memory.models import Memory
+from proxy.scope import Scope
+
+COLLECTION = "memories"
+_RESERVED = ("user_id", "session_id", "agent_id", "created_at", "occurred_at", "updated_at")
+
+
+def _ts(value: datetime) -> float:
+    return value.timestamp()
+
+
+def _dt(value: Any) -> datetime:
+    return datetime.fromtimestamp(float(value), tz=UTC)
+
+
+def to_metadata(memory: Memory) -> dict[str, Any]:
+    # chromadb metadata values cannot be None: absent ids are stored as "".
+    metadata: dict[str, Any] = {
+        "user_id": memory.scope.user_id,
+        "session_id": memory.scope.session_id or "",
+        "agent_id": memory.scope.agent_id or "",
+        "created_at": _ts(memory.created_at),
+        "occurred_at": _ts(memory.occurred_at),
+        "updated_at": _ts(memory.updated_at or memory.created_at),
+        "kind": memory.kind,
+        "source": memory.source or "",
+    }
+    for key, value in memory.metadata.items():
+        metadata[f"m.{key}"] = value
+    return metadata
+
+
+def from_row(memory_id: str, text: str, metadata: dict[str, Any]) -> Memory:
+    return Memory(
+        id=memory_id,
+        text=text,
+        scope=Scope(
+            user_id=str(metadata["user_id"]),
+            session_id=str(metadata.get("session_id") or "") or None,
+            agent_id=str(metadata.get("agent_id") or "") or None,
+        ),
+        created_at=_dt(metadata["created_at"]),
+        occurred_at=_dt(metadata.get("occurred_at", metadata["created_at"])),
+        updated_at=_dt(metadata["updated_at"]) if metadata.get("updated_at") else None,
+        kind=str(metadata.get("kind") or "fact"),
+        source=str(metadata.get("source") or "") or None,
+        metadata={k[2:]: str(v) for k, v in metadata.items() if k.startswith("m.")},
+    )
+
+
+class ChromaStore:
+    def __init__(self, client: Any, collection: str = COLLECTION) -> None:
+        self._client = client
+        self._name = collection
+        self._collection = self._open()
+
+    @classmethod
+    def connect(cls, data_dir: Path, chroma_url: str | None) -> ChromaStore:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        try:
+            if chroma_url:
+                url = urlparse(chroma_url)
+                client = chromadb.HttpClient(
+                    host=url.hostname or "localhost",
+                    port=url.port or (443 if url.scheme == "https" else 8000),
+                    ssl=url.scheme == "https",
+                    settings=chroma_settings,
+                )
+            else:
+                (data_dir / "chroma").mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(
+                    path=str(data_dir / "chroma"), settings=chroma_settings
+                )
+            return cls(client)
+        except Exception as exc:  # chromadb raises many types; translate them here, once
+            raise MemoryUnavailable(f"cannot open the memory store: {exc}") from exc
+
+    def _open(self) -> Any:
+        # We embed ourselves: no embedding function (chromadb's default downloads a model).
+        return self._client.get_or_create_collection(
+            self._name, embedding_function=None, metadata={"hnsw:space": "cosine"}
+        )
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._collection, method)(**kwargs)
+        except Exception as first:
+            # A collection deleted or recreated under us (server restart, wiped dir): reopen once.
+            try:
+                self._collection = self._open()
+                return getattr(self._collection, method)(**kwargs)
+            except Exception as exc:
+                raise MemoryUnavailable(f"memory store {method} failed: {exc}") from first
+
+    def upsert(self, memories: Sequence[Memory], vectors: np.ndarray) -> None:
+        if not memories:
+            return
+        self._call(
+            "upsert",
+            ids=[m.id for m in memories],
+            embeddings=np.asarray(vectors, dtype=np.float32),
+            documents=[m.text for m in memories],
+            metadatas=[to_metadata(m) for m in memories],
+        )
+
+    def load_user(self, user_id: str) -> tuple[list[Memory], np.ndarray]:
+        result = self._call(
+            "get",
+            where={"user_id": user_id},
+            include=["documents", "metadatas", "embeddings"],
+        )
+        memories = [
+            from_row(memory_id, text or "", metadata or {})
+            for memory_id, text, metadata in zip(
+                result["ids"], result["documents"], result["metadatas"], strict=True
+            )
+        ]
+        embeddings = result["embeddings"]
+        vectors = (
+            np.asarray(embeddings, dtype=np.float32)
+            if embeddings is not None and len(embeddings)
+            else np.zeros((0, 0), dtype=np.float32)
+        )
+        return memories, vectors
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._call("delete", ids=list(ids))
+
+    def count(self) -> int:
+        return int(self._call("count"))
+
+    def heartbeat(self) -> None:
+        try:
+            self._client.heartbeat()
+        except Exception as exc:
+            raise MemoryUnavailable(f"memory store unreachable: {exc}") from exc

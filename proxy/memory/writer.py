@@ -1,0 +1,132 @@
+"""Write-back off the response path: accept a turn (redact, persist), then a worker turns it into
+memories. A failed turn is retried with backoff and parked after too many attempts: counted and
+logged, never dropped silently."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from proxy.memory.outbox import Outbox, Turn
+from proxy.memory.redact import redact
+from proxy.scope import Scope
+
+log = logging.getLogger(__name__)
+
+ProcessTurn = Callable[[Turn], None]  # blocking; runs in a worker thread
+
+
+@dataclass
+class WriterStats:
+    accepted: int = 0
+    processed: int = 0
+    failed_attempts: int = 0
+    parked: int = 0
+    redacted: int = 0
+
+
+class WriteBack:
+    def __init__(self, outbox: Outbox, process: ProcessTurn, max_attempts: int = 5) -> None:
+        self._outbox = outbox
+        self._process = process
+        self._max_attempts = max_attempts
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.stats = WriterStats()
+
+    def accept(
+        self, scope: Scope, user_text: str, assistant_text: str, occurred_at: datetime | None
+    ) -> str | None:
+        """Persist the turn (secrets removed first) and wake the worker. Returns the turn id."""
+        if not user_text.strip():
+            return None
+        user = redact(user_text)
+        assistant = redact(assistant_text)
+        if user.found or assistant.found:
+            self.stats.redacted += 1
+        turn = Turn(
+            id=str(uuid.uuid4()),
+            scope=scope,
+            user_text=user.text,
+            assistant_text=assistant.text,
+            occurred_at=occurred_at,
+            accepted_at=datetime.now(UTC),
+        )
+        self._outbox.put(turn)
+        self.stats.accepted += 1
+        self._wake.set()
+        return turn.id
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="memory-writer")
+
+    async def stop(self, drain_timeout: float) -> None:
+        """Give pending turns up to `drain_timeout` seconds; what is left stays in the outbox
+        and is processed after the next start."""
+        if self._task is None:
+            return
+        if drain_timeout > 0:
+            await self.flush(drain_timeout)
+        self._stopping = True
+        self._wake.set()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def flush(self, timeout: float) -> bool:
+        """Wait until every turn accepted before this call is processed (or parked)."""
+        watermark = self._outbox.last_seq()
+        self._wake.set()
+
+        async def drained() -> None:
+            async with self._progress:
+                await self._progress.wait_for(lambda: self._outbox.pending_up_to(watermark) == 0)
+
+        try:
+            await asyncio.wait_for(drained(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def backlog(self) -> dict[str, int]:
+        return self._outbox.counts()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            turns = self._outbox.pending()
+            if not turns:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            for turn in turns:
+                await self._handle(turn)
+            async with self._progress:
+                self._progress.notify_all()
+
+    async def _handle(self, turn: Turn) -> None:
+        try:
+            await asyncio.to_thread(self._process, turn)
+        except Exception as exc:
+            self.stats.failed_attempts += 1
+            parked = self._outbox.retry_later(
+                turn, f"{type(exc).__name__}: {exc}", self._max_attempts
+            )
+            if parked:
+                self.stats.parked += 1
+                log.error("memory write parked after %d attempts: %s", self._max_attempts, exc)
+            else:
+                log.warning(
+                    "memory write failed (attempt %d), will retry: %s", turn.attempts + 1, exc
+                )
+                await asyncio.sleep(min(0.2 * 2**turn.attempts, 30.0))
+            return
+        self._outbox.done(turn)
+        self.stats.processed += 1

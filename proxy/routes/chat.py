@@ -1,0 +1,191 @@
+"""POST /v1/chat/completions: scope, retrieve, inject, forward, and write back after the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+from fastapi import APIRouter, Request
+from starlette.responses import Response, StreamingResponse
+
+from proxy.conversation import new_user_turn, query_text, validate_messages
+from proxy.errors import InvalidRequest, PayloadTooLarge, UpstreamUnreachable
+from proxy.inject import build_block, inject
+from proxy.scope import RequestScope, resolve_scope
+from proxy.services import Services, ServicesDep
+from proxy.sse import AnswerAssembler, answer_of
+from proxy.upstream import response_headers, stream_error_event
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+@dataclass(frozen=True)
+class Recall:
+    status: str  # injected | none | off | no-user | error
+    count: int
+    messages: list[dict[str, Any]] | None  # None: forward the body unchanged
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("the request body is not valid JSON", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object", code="invalid_json")
+    return body
+
+
+async def recall(services: Services, request_scope: RequestScope, messages: list[dict]) -> Recall:
+    """Memories for this turn, or none. The one place where a memory failure degrades to
+    'no memories' (fail open): the chat call never breaks because memory did."""
+    scope = request_scope.scope
+    if scope is None:
+        return Recall("no-user", 0, None)
+    if not request_scope.mode.reads:
+        return Recall("off", 0, None)
+    if services.memory is None:
+        return Recall("error", 0, None)
+    settings = services.settings.retrieval
+    try:
+        hits = await asyncio.wait_for(
+            services.memory.search(scope, query_text(messages)), settings.timeout_ms / 1000
+        )
+    except TimeoutError:
+        log.warning(
+            "memory retrieval exceeded %.0f ms; forwarding without memory", settings.timeout_ms
+        )
+        return Recall("error", 0, None)
+    except Exception:
+        log.exception("memory retrieval failed; forwarding without memory")
+        return Recall("error", 0, None)
+    block, kept = build_block([hit.memory for hit in hits], settings.token_budget)
+    if not kept:
+        return Recall("none", 0, None)
+    return Recall("injected", len(kept), inject(messages, block))
+
+
+def remember(services: Services, request_scope: RequestScope, user_text: str, answer: str) -> None:
+    """Hand the new turn to the write-back queue (persisted before the response completes)."""
+    scope = request_scope.scope
+    if scope is None or not request_scope.mode.writes or services.writer is None:
+        return
+    try:
+        services.writer.accept(scope, user_text, answer, request_scope.occurred_at)
+    except Exception:
+        # The outbox is local SQLite; if even that fails the answer still goes out.
+        log.exception("could not queue the turn for memory")
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request, services: ServicesDep) -> Response:
+    started = time.perf_counter()
+    raw = await read_body(request, services.settings.max_body_bytes)
+    body = parse_body(raw)
+    messages = validate_messages(body)
+    request_scope = resolve_scope(request.headers, body, request.query_params)
+    result = await recall(services, request_scope, messages)
+    if result.messages is not None:
+        raw = json.dumps(
+            {**body, "messages": result.messages}, ensure_ascii=False, separators=(",", ":")
+        ).encode()
+    memory_headers = {"x-memory-status": result.status, "x-memory-count": str(result.count)}
+    headers = services.upstream.request_headers(request.headers)
+    headers["content-type"] = "application/json"
+    user_text = new_user_turn(messages)
+    log.debug(
+        "memory %s (%d) in %.1f ms",
+        result.status,
+        result.count,
+        (time.perf_counter() - started) * 1000,
+    )
+    try:
+        upstream = await services.upstream.open(
+            "POST", "chat/completions", request.url.query, headers, raw
+        )
+    except Exception:
+        remember(services, request_scope, user_text, "")  # what the user said is kept regardless
+        raise
+    streaming = upstream.headers.get("content-type", "").startswith("text/event-stream")
+    if streaming:
+        return StreamingResponse(
+            _relay(upstream, services, request_scope, user_text),
+            status_code=upstream.status_code,
+            headers=dict(_response_headers(upstream, memory_headers, stream=True)),
+        )
+    try:
+        content = await upstream.aread()
+    except httpx.TransportError as exc:
+        remember(services, request_scope, user_text, "")
+        raise UpstreamUnreachable(
+            f"the upstream broke off its answer: {type(exc).__name__}"
+        ) from exc
+    finally:
+        await upstream.aclose()
+    answer = ""
+    if upstream.status_code < 300:
+        try:
+            answer = answer_of(json.loads(content))
+        except ValueError:
+            answer = ""
+    remember(services, request_scope, user_text, answer)
+    return Response(
+        content=content,
+        status_code=upstream.status_code,
+        headers=dict(_response_headers(upstream, memory_headers, stream=False)),
+    )
+
+
+def _response_headers(
+    upstream: httpx.Response, memory_headers: dict[str, str], *, stream: bool
+) -> list[tuple[str, str]]:
+    headers = [
+        (k, v)
+        for k, v in response_headers(upstream.headers)
+        if k.lower() != "content-encoding"  # aread() decoded it; streams are identity
+    ]
+    if stream:
+        headers += [("cache-control", "no-cache"), ("x-accel-buffering", "no")]
+    return headers + list(memory_headers.items())
+
+
+async def _relay(
+    upstream: httpx.Response, services: Services, request_scope: RequestScope, user_text: str
+):
+    """Pass the stream on chunk by chunk, and assemble the answer on the side (the tee). The turn
+    is queued when the stream ends for any reason, including a client that hung up."""
+    answer = AnswerAssembler()
+    try:
+        async for chunk in upstream.aiter_raw():
+            answer.feed(chunk)
+            yield chunk
+    except httpx.TransportError as exc:
+        log.warning("upstream stream broke off: %s", type(exc).__name__)
+        yield stream_error_event(
+            f"the upstream broke off the stream: {type(exc).__name__}", "upstream_stream_error"
+        )
+    finally:
+        remember(services, request_scope, user_text, answer.text)
+        with anyio.CancelScope(shield=True):
+            await upstream.aclose()

@@ -1,0 +1,22 @@
+"""GET /healthz: liveness plus the state of memory and the write backlog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from proxy.services import ServicesDep
+
+router = APIRouter()
+
+
+@router.get("/healthz", tags=["health"])
+async def healthz(services: ServicesDep) -> dict[str, Any]:
+    memory: dict[str, Any] = {"status": "ok" if services.memory else "error"}
+    if services.memory_error:
+        memory["error"] = services.memory_error
+    if services.writer is not None:
+        memory["backlog"] = services.writer.backlog()
+        memory["writes"] = vars(services.writer.stats)
+    return {"status": "ok", "memory": memory}

@@ -1,0 +1,30 @@
+"""The parts a request needs, built once in the app's lifespan and handed to routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from proxy.memory.service import MemoryService
+from proxy.memory.writer import WriteBack
+from proxy.settings import Settings
+from proxy.upstream import Upstream
+
+
+@dataclass
+class Services:
+    settings: Settings
+    upstream: Upstream
+    memory: MemoryService | None  # None when the store could not be opened: memory fails open
+    writer: WriteBack | None
+    memory_error: str | None = None
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]

@@ -1,0 +1,112 @@
+"""Configuration: one validated object, built from flags > environment > YAML file > defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+ENV_PREFIX = "MEMORY_PROXY_"
+
+
+class RetrievalSettings(BaseModel):
+    top_k: int = Field(8, ge=0, le=100, description="most memories injected per request")
+    token_budget: int = Field(600, ge=0, description="most tokens the memory block may use")
+    min_similarity: float = Field(
+        0.3, description="cosine similarity below which a memory without keyword overlap is dropped"
+    )
+    timeout_ms: float = Field(
+        500, gt=0, description="retrieval time budget; past it the request goes on without memory"
+    )
+    candidates: int = Field(
+        50, ge=1, description="candidates taken from each retriever before fusion"
+    )
+
+
+class WriteSettings(BaseModel):
+    dedup_similarity: float = Field(
+        0.92, description="cosine similarity at or above which a new memory updates an existing one"
+    )
+    max_attempts: int = Field(
+        5, ge=1, description="tries per queued turn before it is parked as failed"
+    )
+    drain_timeout_s: float = Field(
+        10.0, ge=0, description="time given to pending writes at shutdown"
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    upstream_url: str = "https://api.openai.com/v1"
+    upstream_api_key: str | None = Field(
+        None, description="used only when the client sends no Authorization header"
+    )
+    upstream_timeout_s: float = Field(600.0, gt=0, description="read timeout for upstream calls")
+    upstream_connect_timeout_s: float = Field(10.0, gt=0)
+    max_connections: int = Field(512, ge=1)
+    max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="larger chat bodies get 413")
+    data_dir: Path = Path("./memory-data")
+    chroma_url: str | None = Field(
+        None,
+        description="a Chroma server (http://host:port); default is embedded chromadb in data_dir",
+    )
+    embedder: Literal["minilm"] = "minilm"
+    config_file: Path | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    retrieval: RetrievalSettings = RetrievalSettings()
+    write: WriteSettings = WriteSettings()
+
+    @field_validator("upstream_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("upstream_url must start with http:// or https://")
+        return value.rstrip("/")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file(init_settings)
+        if config_file is not None:
+            if not config_file.is_file():
+                raise FileNotFoundError(f"config file not found: {config_file}")
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+
+def _config_file(init_settings: PydanticBaseSettingsSource) -> Path | None:
+    """The YAML file named by the flag or, failing that, the environment."""
+    init_kwargs: dict[str, Any] = (
+        init_settings.init_kwargs if isinstance(init_settings, InitSettingsSource) else {}
+    )
+    value = init_kwargs.get("config_file") or os.environ.get(f"{ENV_PREFIX}CONFIG_FILE")
+    return Path(value) if value else None
+
+
+def load_settings(**flags: Any) -> Settings:
+    """Settings from command-line flags (None means 'not given') over env, file and defaults."""
+    return Settings(**{key: value for key, value in flags.items() if value is not None})

@@ -1,0 +1,107 @@
+"""Fixtures: a real fake upstream and a real proxy, each under uvicorn on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from proxy.app import create_app
+from proxy.memory.embed import MiniLMEmbedder
+from proxy.settings import Settings
+from tests.fake_upstream import FakeUpstream
+from tests.servers import ServerThread
+
+
+@pytest.fixture(scope="session")
+def embedder() -> MiniLMEmbedder:
+    return MiniLMEmbedder(threads=1)
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstream]:
+    fake = FakeUpstream()
+    with ServerThread(fake.app) as server:
+        fake.url = server.url  # type: ignore[attr-defined]
+        yield fake
+
+
+class Proxy:
+    def __init__(self, server: ServerThread, settings: Settings) -> None:
+        self.server = server
+        self.settings = settings
+        self.url = server.url
+        self.http = httpx.Client(base_url=server.url, timeout=30)
+
+    def client(self, user: str | None = None, **headers: str) -> openai.OpenAI:
+        default_headers = {**({"X-User-Id": user} if user else {}), **headers}
+        return openai.OpenAI(
+            base_url=f"{self.url}/v1",
+            api_key="sk-test-client",
+            max_retries=0,
+            default_headers=default_headers,
+        )
+
+    def flush(self) -> None:
+        response = self.http.post("/memories/flush", params={"timeout": 30})
+        assert response.status_code == 200, response.text
+
+    def memories(self, user_id: str, **scope: str) -> list[dict[str, Any]]:
+        response = self.http.get("/memories", params={"user_id": user_id, **scope})
+        assert response.status_code == 200, response.text
+        return response.json()["data"]
+
+    def tell(self, user: str, text: str, **headers: str) -> None:
+        """Say something in a conversation and wait until it is stored."""
+        self.client(user, **headers).chat.completions.create(
+            model="gpt-fake", messages=[{"role": "user", "content": text}]
+        )
+        self.flush()
+
+
+ProxyFactory = Callable[..., Proxy]
+
+
+@pytest.fixture
+def make_proxy(
+    tmp_path: Path, embedder: MiniLMEmbedder, upstream: FakeUpstream
+) -> Iterator[ProxyFactory]:
+    started: list[Proxy] = []
+
+    def factory(**overrides: Any) -> Proxy:
+        settings_args: dict[str, Any] = {
+            "upstream_url": f"{upstream.url}/v1",  # type: ignore[attr-defined]
+            "data_dir": tmp_path / f"data{len(started)}",
+            **overrides,
+        }
+        settings = Settings(**settings_args)
+        server = ServerThread(create_app(settings, embedder=embedder)).start()
+        proxy = Proxy(server, settings)
+        started.append(proxy)
+        return proxy
+
+    yield factory
+    for proxy in started:
+        proxy.http.close()
+        proxy.server.stop()
+
+
+@pytest.fixture
+def proxy(make_proxy: ProxyFactory) -> Proxy:
+    return make_proxy()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)

@@ -1,0 +1,248 @@
+"""A small fake OpenAI-compatible upstream that records what it receives and answers as scripted.
+
+Used by the tests and the benchmarks; it speaks the wire format of the real API closely enough
+for the official SDKs (JSON completions, SSE streams with a usage chunk and [DONE], error
+envelopes, x-request-id and rate-limit headers)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def system_text(self) -> str:
+        """All system/developer text the model was given."""
+        parts = []
+        for message in self.json.get("messages", []):
+            if message.get("role") in ("system", "developer"):
+                content = message.get("content")
+                if isinstance(content, list):
+                    parts += [p.get("text", "") for p in content if isinstance(p, dict)]
+                elif isinstance(content, str):
+                    parts.append(content)
+        return "\n".join(parts)
+
+
+@dataclass
+class Scripted:
+    status: int = 200
+    body: Any = None  # JSON body (dict) or raw bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+Reply = Callable[[dict[str, Any]], str]
+
+
+class FakeUpstream:
+    def __init__(self, reply: Reply | None = None, chunks: int = 20) -> None:
+        self.requests: list[Recorded] = []
+        self.sent_streams: list[bytes] = []  # every SSE body exactly as sent
+        self.reply: Reply = reply or (lambda body: "Sure, noted.")
+        self.chunks = chunks
+        self._script: list[Scripted] = []
+        self._lock = threading.Lock()
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self.chat, methods=["POST"]),
+                Route("/v1/models", self.models, methods=["GET"]),
+                Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+                Route(
+                    "/v1/{path:path}", self.echo, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]
+                ),
+            ]
+        )
+
+    # --- test controls ----------------------------------------------------------------------
+    def script(self, *responses: Scripted) -> None:
+        """Answer the next chat requests with these, in order; then back to normal replies."""
+        with self._lock:
+            self._script.extend(responses)
+
+    def chat_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path == "/v1/chat/completions"]
+
+    def last_chat(self) -> Recorded:
+        return self.chat_requests()[-1]
+
+    # --- routes -----------------------------------------------------------------------------
+    async def _record(self, request: Request) -> Recorded:
+        recorded = Recorded(
+            method=request.method,
+            path=request.url.path,
+            query=request.url.query,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=await request.body(),
+        )
+        self.requests.append(recorded)
+        return recorded
+
+    async def chat(self, request: Request) -> Response:
+        recorded = await self._record(request)
+        with self._lock:
+            scripted = self._script.pop(0) if self._script else None
+        if scripted is not None:
+            if scripted.delay:
+                await asyncio.sleep(scripted.delay)
+            content = (
+                scripted.body
+                if isinstance(scripted.body, bytes)
+                else json.dumps(scripted.body).encode()
+            )
+            return Response(
+                content,
+                status_code=scripted.status,
+                headers=scripted.headers,
+                media_type="application/json",
+            )
+        body = recorded.json
+        text = self.reply(body)
+        headers = {
+            "x-request-id": f"req_{len(self.requests)}",
+            "x-ratelimit-remaining-requests": "99",
+        }
+        if body.get("stream"):
+            return StreamingResponse(
+                self._stream(body, text), media_type="text/event-stream", headers=headers
+            )
+        return JSONResponse(completion(body, text), headers=headers)
+
+    async def _stream(self, body: dict[str, Any], text: str):
+        sent = bytearray()
+        async for event in self._events(body, text):
+            sent += event
+            yield event
+        self.sent_streams.append(bytes(sent))
+
+    async def _events(self, body: dict[str, Any], text: str):
+        created = int(time.time())
+        base = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": body.get("model", "fake"),
+            "system_fingerprint": None,
+        }
+        size = max(1, -(-len(text) // self.chunks))
+        pieces = [text[i : i + size] for i in range(0, len(text), size)] or [""]
+        first = {
+            **base,
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": ""},
+                    "logprobs": None,
+                    "finish_reason": None,
+                }
+            ],
+        }
+        yield f"data: {json.dumps(first)}\n\n".encode()
+        for piece in pieces:
+            chunk = {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"content": piece},
+                        "logprobs": None,
+                        "finish_reason": None,
+                    }
+                ],
+            }
+            yield f"data: {json.dumps(chunk)}\n\n".encode()
+        last = {
+            **base,
+            "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}],
+        }
+        yield f"data: {json.dumps(last)}\n\n".encode()
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = {**base, "choices": [], "usage": usage_of(body, text)}
+            yield f"data: {json.dumps(usage)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+
+    async def models(self, request: Request) -> Response:
+        await self._record(request)
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [{"id": "gpt-fake", "object": "model", "created": 0, "owned_by": "fake"}],
+            }
+        )
+
+    async def embeddings(self, request: Request) -> Response:
+        recorded = await self._record(request)
+        inputs = recorded.json.get("input")
+        items = inputs if isinstance(inputs, list) else [inputs]
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
+                    for i, _ in enumerate(items)
+                ],
+                "model": recorded.json.get("model"),
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            }
+        )
+
+    async def echo(self, request: Request) -> Response:
+        recorded = await self._record(request)
+        return JSONResponse(
+            {
+                "path": recorded.path,
+                "method": recorded.method,
+                "query": recorded.query,
+                "body_size": len(recorded.body),
+            }
+        )
+
+
+def usage_of(body: dict[str, Any], text: str) -> dict[str, int]:
+    prompt = sum(len(str(m.get("content", ""))) for m in body.get("messages", [])) // 4
+    completion_tokens = max(1, len(text) // 4)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt + completion_tokens,
+    }
+
+
+def completion(body: dict[str, Any], text: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "fake"),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": usage_of(body, text),
+        "system_fingerprint": None,
+    }
