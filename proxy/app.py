@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from proxy import __version__
 from proxy.errors import MemoryUnavailable, ProxyError, error_body, error_response
 from proxy.memory.embed import Embedder, create_embedder
+from proxy.memory.history import History
 from proxy.memory.outbox import Outbox
 from proxy.memory.pipeline import offline_processor
 from proxy.memory.retrieval import SelectionParams
@@ -35,6 +36,7 @@ def build_memory(settings: Settings, embedder: Embedder | None) -> MemoryService
     return MemoryService(
         store=ChromaStore.connect(settings.data_dir, settings.chroma_url),
         embedder=embedder or create_embedder(settings.embedder),
+        history=History(settings.data_dir / "history.sqlite3"),
         selection=SelectionParams(top_k=retrieval.top_k, min_similarity=retrieval.min_similarity),
         candidates=retrieval.candidates,
         dedup_similarity=settings.write.dedup_similarity,
@@ -57,15 +59,19 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             memory=None,
             writer=None,
         )
+        purger: asyncio.Task[None] | None = None
         try:
             memory = await asyncio.to_thread(build_memory, settings, embedder)
             await asyncio.to_thread(memory.warm_up)
             outbox = Outbox(settings.data_dir / "outbox.sqlite3")
             services.memory = memory
             services.writer = WriteBack(
-                outbox, offline_processor(memory), max_attempts=settings.write.max_attempts
+                outbox,
+                offline_processor(memory, settings.write.default_ttl_days),
+                max_attempts=settings.write.max_attempts,
             )
             services.writer.start()
+            purger = asyncio.create_task(_purge_expired(memory), name="memory-ttl")
         except (MemoryUnavailable, OSError) as exc:
             # Fail open: without a store the proxy still forwards every call, memory off.
             services.memory_error = str(exc)
@@ -73,6 +79,8 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         try:
             yield {"services": services}
         finally:
+            if purger is not None:
+                purger.cancel()
             if services.writer is not None:
                 await services.writer.stop(settings.write.drain_timeout_s)
             await client.aclose()
@@ -92,6 +100,18 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
     return app
+
+
+async def _purge_expired(memory: MemoryService, every_s: float = 60.0) -> None:
+    """Expired memories are already invisible; this removes them from disk."""
+    while True:
+        try:
+            purged = await asyncio.to_thread(memory.purge_expired_blocking)
+            if purged:
+                log.info("purged %d expired memories", purged)
+        except Exception:
+            log.exception("purging expired memories failed; will retry")
+        await asyncio.sleep(every_s)
 
 
 async def _proxy_error(request: Request, exc: Exception) -> JSONResponse:

@@ -20,6 +20,9 @@ from proxy.sse import AnswerAssembler, answer_of
 from proxy.tokens import estimate_tokens
 
 
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+
+
 def mem(text: str, day: int = 1, user: str = "u", session: str | None = None) -> Memory:
     when = datetime(2024, 1, day, tzinfo=UTC)
     return Memory(
@@ -212,13 +215,13 @@ def test_user_index_scopes_candidates() -> None:
     a, b = mem("alpha", 1, session="s1"), mem("beta", 2, session="s2")
     index.upsert([a, b], np.array([[1, 0, 0], [1, 0, 0]], dtype=np.float32))
     query = np.array([1, 0, 0], dtype=np.float32)
-    assert {m.text for m in index.candidates(Scope("u"), query, "alpha", 10).memories} == {
+    assert {m.text for m in index.candidates(Scope("u"), query, "alpha", 10, NOW).memories} == {
         "alpha",
         "beta",
     }
-    assert [m.text for m in index.candidates(Scope("u", "s2"), query, "alpha", 10).memories] == [
-        "beta"
-    ]
+    assert [
+        m.text for m in index.candidates(Scope("u", "s2"), query, "alpha", 10, NOW).memories
+    ] == ["beta"]
     with pytest.raises(ValueError, match="another user"):
         index.upsert([mem("x", user="other")], query[None, :])
 

@@ -143,14 +143,15 @@ _ZH_NONQ_RE = re.compile(
     r"|没什么|不怎么|(?:无论|不管)[^，,。]{0,4}?(?:什么|怎么|哪|谁)"
 )
 _NONWORD_RE = re.compile(r"[\W_]+")
-# Whole-sentence chit-chat and reactions ("好的谢谢", "太棒了", "我也这么觉得").
+# Whole-sentence chit-chat and reactions ("好的谢谢", "太棒了", "我也这么觉得"). Used with
+# fullmatch, so no repeated group may match the same text two ways (exponential backtracking).
 _CHITCHAT_ZH_RE = re.compile(
-    r"(?:你好|您好|嗨|哈喽|谢谢(?:你|您)?(?:的帮助)?|多谢|感谢(?:你|您)?|好的?|好吧|行|可以|没问题|晚安"
-    r"|早上好|早安|午安|下午好|晚上好|再见|拜拜|收到|明白了?|知道了|了解了?|不客气|对|是的|没错"
-    r"|嗯+|哦+|噢+|啊+|哈+|呵+|嘿+|哇|呀|啦|了|呢|吧)+"
+    r"(?:你好|您好|嗨|哈喽|谢谢(?:你|您)?(?:的帮助)?|多谢|感谢(?:你|您)?|好的?|行|可以|没问题|晚安"
+    r"|早上好|早安|午安|下午好|晚上好|再见|拜拜|收到|明白|知道了|了解|不客气|对|是的|没错"
+    r"|[嗯哦噢啊哈呵嘿哇呀啦了呢吧])+"
     r"|(?:这|那|这个|那个|这样|那样)?(?:真的?|也|都|确实|实在)?是?(?:哇塞?|天哪|天啊|太|好|非常|特别"
     r"|超级?|挺|很|真)*(?:棒|好|厉害|酷|赞|牛|帅|美|有意思|有趣|可爱|开心|好玩|不错|漂亮|完美|对|搞笑"
-    r"|感人|好笑|神奇|离谱)(?:了|啊|呀|哦|耶|的|吧|呢|啦|哈+)*"
+    r"|感人|好笑|神奇|离谱)[了啊呀哦耶的吧呢啦哈]*"
     r"|我(?:也|都|真的?|非常|很|太|完全)*(?:是|同意|明白|知道|理解|懂|一样)?(?:这么|那么|这样)?"
     r"(?:想|觉得|认为)?(?:了|的|啊|呀|你|吧)*"
 )
@@ -190,6 +191,7 @@ _NO_CONTENT = _words(
     " lovely beautiful incredible interesting funny crazy wild sweet fun happy glad sorry excited"
     " proud right true correct wrong exactly totally absolutely definitely indeed agreed alright"
     " fine sounds looks seems idea brilliant impressive fair point hilarious cute insane super neat"
+    " few bit little stuff quick question questions"
 )
 
 # Kind rules, checked in order: a constraint or plan outranks the verbs it contains

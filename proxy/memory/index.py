@@ -7,10 +7,12 @@ collection (137 ms at 200k items). So chromadb is the durable store and this is 
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -39,14 +41,16 @@ def in_scope(memory: Memory, scope: Scope) -> bool:
 
 
 class UserIndex:
-    """Rows are never reordered; deleted rows become tombstones, so row numbers stay stable."""
+    """Rows are never reordered; deleted rows become tombstones, so row numbers stay stable.
+    Superseded memories stay (for listing with history) but are not searchable."""
 
     def __init__(self, user_id: str, dim: int) -> None:
         self.user_id = user_id
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self._memories: list[Memory | None] = []
         self._vectors = np.zeros((16, dim), dtype=np.float32)
-        self._alive = np.zeros(16, dtype=bool)
+        self._active = np.zeros(16, dtype=bool)  # present and not superseded
+        self._expires = np.full(16, math.inf)  # epoch seconds; inf = never
         self._rows: dict[str, int] = {}
         self._bm25 = Bm25Index()
 
@@ -54,7 +58,7 @@ class UserIndex:
         return len(self._rows)
 
     def upsert(self, memories: Sequence[Memory], vectors: np.ndarray) -> None:
-        with self._lock:
+        with self.lock:
             for memory, vector in zip(memories, vectors, strict=True):
                 if memory.scope.user_id != self.user_id:
                     raise ValueError("memory of another user offered to this user's index")
@@ -64,58 +68,84 @@ class UserIndex:
                     self._memories.append(memory)
                     self._rows[memory.id] = row
                     if row >= len(self._vectors):
-                        grown = np.zeros(
-                            (len(self._vectors) * 2, self._vectors.shape[1]), np.float32
-                        )
-                        grown[: len(self._vectors)] = self._vectors
-                        self._vectors = grown
-                        self._alive = np.concatenate([self._alive, np.zeros_like(self._alive)])
+                        self._grow()
                 else:
                     self._memories[row] = memory
                 self._vectors[row] = vector
-                self._alive[row] = True
-                self._bm25.add(row, tokenize(memory.text))
+                active = memory.status == "active"
+                self._active[row] = active
+                self._expires[row] = (
+                    memory.expires_at.timestamp() if memory.expires_at else math.inf
+                )
+                if active:
+                    self._bm25.add(row, tokenize(memory.text))
+                else:
+                    self._bm25.remove(row)
+
+    def _grow(self) -> None:
+        size = len(self._vectors) * 2
+        vectors = np.zeros((size, self._vectors.shape[1]), np.float32)
+        vectors[: len(self._vectors)] = self._vectors
+        self._vectors = vectors
+        self._active = np.concatenate([self._active, np.zeros_like(self._active)])
+        self._expires = np.concatenate([self._expires, np.full(len(self._expires), math.inf)])
 
     def remove(self, ids: Sequence[str]) -> None:
-        with self._lock:
+        with self.lock:
             for memory_id in ids:
                 row = self._rows.pop(memory_id, None)
                 if row is not None:
                     self._memories[row] = None
                     self._vectors[row] = 0.0
-                    self._alive[row] = False
+                    self._active[row] = False
                     self._bm25.remove(row)
 
     def get(self, memory_id: str) -> Memory | None:
-        with self._lock:
+        with self.lock:
             row = self._rows.get(memory_id)
             return None if row is None else self._memories[row]
 
     def all(self, scope: Scope) -> list[Memory]:
-        with self._lock:
+        with self.lock:
             return [m for m in self._memories if m is not None and in_scope(m, scope)]
 
     def vector(self, memory_id: str) -> np.ndarray | None:
-        with self._lock:
+        with self.lock:
             row = self._rows.get(memory_id)
             return None if row is None else self._vectors[row].copy()
 
+    def exact_scope(self, scope: Scope, now: datetime) -> tuple[list[Memory], np.ndarray]:
+        """Live memories stored under exactly this scope, with their vectors (for writes)."""
+        with self.lock:
+            rows = [
+                row
+                for row, m in enumerate(self._memories)
+                if m is not None and m.scope == scope and m.live(now)
+            ]
+            return [self._memories[row] for row in rows], self._vectors[rows].copy()  # type: ignore[misc]
+
     def candidates(
-        self, scope: Scope, query_vector: np.ndarray | None, query: str, limit: int
+        self, scope: Scope, query_vector: np.ndarray | None, query: str, limit: int, now: datetime
     ) -> Candidates:
-        """The best `limit` memories by cosine and by BM25, restricted to `scope`."""
-        with self._lock:
+        """The best `limit` live memories by cosine and by BM25, restricted to `scope`."""
+        with self.lock:
+            live = self._active & (self._expires > now.timestamp())
             allowed: set[int] | None
             if scope.session_id is None and scope.agent_id is None:
-                rows = np.flatnonzero(self._alive)  # the whole user: no per-row check needed
-                allowed = None
+                rows = np.flatnonzero(live)  # the whole user: no per-row scope check needed
+                # BM25 holds active rows only; a filter is needed just when some have expired.
+                expired = bool((self._active & ~live).any())
+                allowed = set(rows.tolist()) if expired else None
             else:
-                allowed = {
-                    row
-                    for row, m in enumerate(self._memories)
-                    if m is not None and in_scope(m, scope)
-                }
-                rows = np.array(sorted(allowed), dtype=np.int64)
+                rows = np.array(
+                    [
+                        row
+                        for row in np.flatnonzero(live).tolist()
+                        if in_scope(self._memories[row], scope)  # type: ignore[arg-type]
+                    ],
+                    dtype=np.int64,
+                )
+                allowed = set(rows.tolist())
             if len(rows) == 0:
                 return Candidates(
                     [], np.zeros((0, self._vectors.shape[1])), np.zeros(0), {}, {}, {}
@@ -123,19 +153,22 @@ class UserIndex:
             dense_rows: list[int] = []
             if query_vector is not None:
                 sims = self._vectors[rows] @ query_vector
-                order = np.argsort(-sims)[:limit]
+                top = min(limit, len(sims))
+                order = np.argpartition(-sims, top - 1)[:top]
+                order = order[np.argsort(-sims[order])]
                 dense_rows = [int(rows[i]) for i in order]
             lexical = self._bm25.search(tokenize(query), allowed=allowed, limit=limit)
             picked = list(dict.fromkeys([*dense_rows, *(doc for doc, _, _ in lexical)]))
-            memories = [m for m in (self._memories[row] for row in picked) if m is not None]
+            memories = [self._memories[row] for row in picked]
             vectors = self._vectors[picked].copy()
-            if query_vector is not None:
-                similarities = vectors @ query_vector
-            else:
-                similarities = np.zeros(len(picked), dtype=np.float32)
+        similarities = (
+            vectors @ query_vector
+            if query_vector is not None
+            else np.zeros(len(picked), dtype=np.float32)
+        )
         position = {row: i for i, row in enumerate(picked)}
         return Candidates(
-            memories=memories,
+            memories=memories,  # type: ignore[arg-type]
             vectors=vectors,
             similarities=similarities,
             dense_rank={position[row]: rank for rank, row in enumerate(dense_rows)},
@@ -172,31 +205,16 @@ class IndexCache:
                     self._evict()
         return index
 
+    def peek(self, user_id: str) -> UserIndex | None:
+        with self._lock:
+            return self._indexes.get(user_id)
+
     def drop(self, user_id: str) -> None:
         with self._lock:
             self._indexes.pop(user_id, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._indexes.clear()
 
     def _evict(self) -> None:
         total = sum(len(index) for index in self._indexes.values())
         while total > self._max and len(self._indexes) > 1:
             _, evicted = self._indexes.popitem(last=False)
             total -= len(evicted)
-
-
-def nearest_in_exact_scope(
-    index: UserIndex, scope: Scope, vector: np.ndarray
-) -> tuple[Memory, float] | None:
-    """The most similar memory stored under exactly this scope (for de-duplicating writes)."""
-    with index._lock:
-        rows = [row for row, m in enumerate(index._memories) if m is not None and m.scope == scope]
-        if not rows:
-            return None
-        sims = index._vectors[rows] @ vector
-        best = int(np.argmax(sims))
-        memory = index._memories[rows[best]]
-    assert memory is not None
-    return memory, float(sims[best])

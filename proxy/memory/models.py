@@ -19,6 +19,12 @@ class Memory:
     source: str | None = None  # id of the turn it was extracted from
     updated_at: datetime | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    status: str = "active"  # or "superseded": kept for history, never injected
+    superseded_by: str | None = None
+    expires_at: datetime | None = None  # past it the memory is neither injected nor listed
+
+    def live(self, now: datetime) -> bool:
+        return self.status == "active" and (self.expires_at is None or self.expires_at > now)
 
 
 @dataclass(frozen=True)

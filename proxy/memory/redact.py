@@ -40,7 +40,7 @@ _NB = r"(?<![\w-])"
 _NA = r"(?![\w-])"
 # "label: value", "label = value", "label => value", "label is value", "标签是value", "标签：value".
 _SEP = (
-    r"""(?:\s*["']?\s*(?:=>|[:=：])|\s+(?:is|was)\b(?:\s*:)?|\s*(?:就是|是|为|為)\s*[:：]?)"""
+    r"""(?:\s*(?:["']\s*)?(?:=>|[:=：])|\s+(?:is|was)\b(?:\s*:)?|\s*(?:就是|是|为|為)\s*[:：]?)"""
     r"""\s*"""
 )
 # Optional opening quote; a quoted value runs to the next quote, an unquoted one to whitespace.
@@ -76,11 +76,12 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     ("anthropic_key", re.compile(_NB + r"sk-ant-[A-Za-z0-9_-]{20,}")),
-    # The lookahead wants an upper-case letter or digit so kebab-case like "sk-not-a-key-..." stays.
+    # Keys have a 20+ alnum run and an upper-case letter or digit; kebab-case names do not.
     (
         "openai_key",
         re.compile(
-            _NB + r"sk-(?:proj-|svcacct-|admin-)?(?=[A-Za-z0-9_-]*[A-Z0-9])[A-Za-z0-9_-]{20,}"
+            _NB
+            + r"sk-(?:proj-|svcacct-|admin-)?(?=[\w-]*?[A-Za-z0-9]{20})(?=[\w-]*[A-Z0-9])[\w-]{20,}"
         ),
     ),
     ("stripe_key", re.compile(_NB + r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}")),
@@ -106,7 +107,7 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "password",
         re.compile(
-            r"(?i)\b(?:[A-Za-z0-9]+[_.-])*(?:password|passwd|passcode|passphrase|pwd)s?\b"
+            r"(?i)(?<![A-Za-z0-9])(?:password|passwd|passcode|passphrase|pwd)s?\b"
             r"(?:\s+(?:for|of|to|on)\s+[\w.@-]+(?:\s+[\w.@-]+){0,2})?" + _SEP + _VALUE
         ),
     ),
@@ -114,7 +115,7 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "generic_secret",
         re.compile(
-            r"(?i)(?:\b(?:[A-Za-z0-9]+[_.-])*(?:api[_.\s-]?key|apikey|access[_.\s-]?key"
+            r"(?i)(?:(?<![A-Za-z0-9])(?:api[_.\s-]?key|apikey|access[_.\s-]?key"
             r"|(?:access|auth|refresh|session)[_.-]?token|client[_.-]?secret|secret[_.\s-]?key"
             r"|secret|token|credentials?|private[_.-]?key)\b|密钥|秘钥|令牌)"
             + _SEP
@@ -154,7 +155,8 @@ _PROSE_TEXT = """
     good bad required optional missing case sensitive secret private mine yours his hers ours
     theirs my your our their here there what which that this it set reset saved stored hashed
     encrypted changed expired protected updated needed used shared leaked compromised locked
-    unlocked being changing expiring working nothing something incorrectly"""
+    unlocked being changing expiring working nothing something incorrectly on in at under behind
+    inside written printed taped stuck"""
 _PROSE_WORDS = frozenset(_PROSE_TEXT.split())
 # Masks and placeholders: "********", "xxxx", "<your-password>", "$DB_PASSWORD", "{{ pw }}".
 _PLACEHOLDER = re.compile(r"[*•·xX#.]{3,}|<[^<>]*>|\$\{?[A-Za-z_]\w*\}?|\{\{.*\}\}")
@@ -166,14 +168,14 @@ _DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 def redact(text: str) -> Redaction:
     """Replace every detected secret in `text` with "[REDACTED:<kind>]"."""
     taken: list[tuple[int, int, str]] = []
+    owned = bytearray(len(text))  # 1 where a higher-priority rule already matched
     for kind, pattern in _RULES:
         for match in pattern.finditer(text):
             span = _secret_span(kind, match)
-            if span is None:
+            if span is None or owned.find(1, *span) != -1:
                 continue
             start, end = span
-            if any(start < e and s < end for s, e, _ in taken):
-                continue  # a higher-priority rule already owns (part of) this text
+            owned[start:end] = b"\x01" * (end - start)
             taken.append((start, end, kind))
     if not taken:
         return Redaction(text, ())

@@ -1,22 +1,24 @@
 """The memory operations the proxy needs, over the durable store and the in-process index.
 
-Methods ending in `_blocking` run model inference and storage I/O; the async methods hand them
-to a worker thread so the event loop never waits on them.
+Methods ending in `_blocking` run model inference and storage I/O; the async routes hand them
+to a worker thread so the event loop never waits on them. Every change is recorded in history.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
 import numpy as np
 
+from proxy.memory.attributes import attribute_of
 from proxy.memory.embed import Embedder
-from proxy.memory.index import IndexCache, UserIndex, nearest_in_exact_scope
+from proxy.memory.history import Event, History
+from proxy.memory.index import IndexCache, UserIndex
 from proxy.memory.models import Hit, Memory
 from proxy.memory.retrieval import SelectionParams, select
 from proxy.memory.store import ChromaStore
@@ -26,14 +28,18 @@ _ID_NAMESPACE = uuid.UUID("6f1d3c52-8a55-4c8e-9d0e-3b7c2a9e4f10")
 
 
 class FactLike(Protocol):
-    text: str
-    kind: str
+    @property
+    def text(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
 
 
-@dataclass(frozen=True)
+@dataclass
 class WriteResult:
-    added: list[Memory]
-    updated: list[Memory]
+    added: list[Memory] = field(default_factory=list)
+    updated: list[Memory] = field(default_factory=list)
+    superseded: list[Memory] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
 
 
 def memory_id(source: str, index: int) -> str:
@@ -47,6 +53,7 @@ class MemoryService:
         self,
         store: ChromaStore,
         embedder: Embedder,
+        history: History,
         selection: SelectionParams,
         candidates: int = 50,
         dedup_similarity: float = 0.92,
@@ -54,10 +61,11 @@ class MemoryService:
     ) -> None:
         self.store = store
         self.embedder = embedder
+        self.history = history
         self.selection = selection
         self.candidates = candidates
         self.dedup_similarity = dedup_similarity
-        self._clock = clock
+        self.clock = clock
         self._cache = IndexCache(self._load_user)
 
     # --- reads -----------------------------------------------------------------------------
@@ -65,23 +73,40 @@ class MemoryService:
     async def search(self, scope: Scope, query: str, top_k: int | None = None) -> list[Hit]:
         return await asyncio.to_thread(self.search_blocking, scope, query, top_k)
 
-    def search_blocking(self, scope: Scope, query: str, top_k: int | None = None) -> list[Hit]:
+    def search_blocking(
+        self,
+        scope: Scope,
+        query: str,
+        top_k: int | None = None,
+        params: SelectionParams | None = None,
+    ) -> list[Hit]:
         if not query.strip():
             return []
         index = self._cache.get(scope.user_id)
         if len(index) == 0:
             return []  # nothing stored: skip the embedding model entirely
         vector = self.embedder.embed([query], "query")[0]
-        found = index.candidates(scope, vector, query, self.candidates)
-        params = self.selection if top_k is None else replace(self.selection, top_k=top_k)
+        found = index.candidates(scope, vector, query, self.candidates, self.clock())
+        params = params or self.selection
+        if top_k is not None:
+            params = replace(params, top_k=top_k)
         return select(found, params)
 
-    async def list(self, scope: Scope) -> list[Memory]:
-        return await asyncio.to_thread(self.list_blocking, scope)
+    def list_blocking(self, scope: Scope, include_inactive: bool = False) -> list[Memory]:
+        now = self.clock()
+        memories = [
+            m
+            for m in self._cache.get(scope.user_id).all(scope)
+            if m.live(now) or (include_inactive and m.status != "active")
+        ]
+        return sorted(memories, key=lambda m: (m.created_at, m.id))
 
-    def list_blocking(self, scope: Scope) -> list[Memory]:
-        memories = self._cache.get(scope.user_id).all(scope)
-        return sorted(memories, key=lambda m: (m.occurred_at, m.id))
+    def get_blocking(self, memory_id: str) -> Memory | None:
+        found = self.store.get([memory_id])
+        return found[0] if found else None
+
+    def scan_blocking(self) -> Iterator[list[Memory]]:
+        return self.store.scan()
 
     # --- writes ----------------------------------------------------------------------------
 
@@ -91,29 +116,46 @@ class MemoryService:
         facts: Sequence[FactLike],
         occurred_at: datetime | None,
         source: str,
+        extractor: str = "offline",
+        expires_at: datetime | None = None,
     ) -> WriteResult:
-        """Store facts; a fact close to one already stored under the same scope updates it."""
+        """Store facts. A fact close to a live one of the same scope updates it; a fact that sets
+        a single-valued attribute (where the user lives, ...) supersedes the older statement."""
+        result = WriteResult()
         if not facts:
-            return WriteResult([], [])
-        now = self._clock()
+            return result
+        now = self.clock()
         when = occurred_at or now
         vectors = self.embedder.embed([fact.text for fact in facts], "passage")
         index = self._cache.get(scope.user_id)
-        added: dict[str, Memory] = {}
-        updated: dict[str, Memory] = {}
+        changed: dict[str, Memory] = {}
+        events: list[Event] = []
+        with_vectors: dict[str, np.ndarray] = {}
         for position, (fact, vector) in enumerate(zip(facts, vectors, strict=True)):
-            nearest = nearest_in_exact_scope(index, scope, vector)
-            if nearest is not None and nearest[1] >= self.dedup_similarity:
-                old = nearest[0]
+            live, live_vectors = index.exact_scope(scope, now)
+            duplicate = _most_similar(live, live_vectors, vector, self.dedup_similarity)
+            if duplicate is not None:
                 memory = replace(
-                    old,
+                    duplicate,
                     text=fact.text,
                     kind=fact.kind,
-                    occurred_at=max(old.occurred_at, when),
+                    occurred_at=max(duplicate.occurred_at, when),
                     updated_at=now,
                     source=source,
+                    expires_at=expires_at or duplicate.expires_at,
                 )
-                (added if old.id in added else updated)[memory.id] = memory
+                if duplicate.text != fact.text:
+                    events.append(
+                        _event(
+                            memory,
+                            "UPDATE",
+                            duplicate.text,
+                            now,
+                            source=source,
+                            extractor=extractor,
+                        )
+                    )
+                result.updated.append(memory)
             else:
                 memory = Memory(
                     id=memory_id(source, position),
@@ -123,26 +165,160 @@ class MemoryService:
                     occurred_at=when,
                     kind=fact.kind,
                     source=source,
+                    expires_at=expires_at,
                 )
-                added[memory.id] = memory
-            # The index learns each memory at once so later facts of this turn dedupe against it;
-            # the store is written below and the index is rebuilt from it if that fails.
+                events.append(_event(memory, "ADD", None, now, source=source, extractor=extractor))
+                result.added.append(memory)
+                memory = self._settle_attribute(
+                    memory, live, now, changed, events, result, extractor
+                )
+            changed[memory.id] = memory
+            with_vectors[memory.id] = vector
+            # The index learns each memory at once so later facts of this turn see it.
             index.upsert([memory], vector[None, :])
-        changed = [*added.values(), *updated.values()]
-        try:
-            self.store.upsert(changed, self._vectors_of(index, changed))
-        except Exception:
-            self._cache.drop(scope.user_id)
-            raise
-        return WriteResult(list(added.values()), list(updated.values()))
+        self._persist(scope.user_id, index, list(changed.values()), with_vectors)
+        self.history.record(events)
+        return result
 
-    def delete_blocking(self, user_id: str, ids: Sequence[str]) -> None:
+    def _settle_attribute(
+        self,
+        memory: Memory,
+        live: list[Memory],
+        now: datetime,
+        changed: dict[str, Memory],
+        events: list[Event],
+        result: WriteResult,
+        extractor: str,
+    ) -> Memory:
+        """Newest wins on a single-valued attribute: the older statement is superseded."""
+        key = attribute_of(memory.text)
+        if key is None:
+            return memory
+        for other in live:
+            if other.id == memory.id or attribute_of(other.text) != key:
+                continue
+            if other.occurred_at <= memory.occurred_at:
+                old = replace(other, status="superseded", superseded_by=memory.id, updated_at=now)
+                changed[old.id] = old
+                events.append(
+                    _event(
+                        old, "SUPERSEDE", other.text, now, source=memory.source, extractor=extractor
+                    )
+                )
+                result.superseded.append(old)
+            else:  # an import of something said earlier than what we already know
+                memory = replace(memory, status="superseded", superseded_by=other.id)
+                events.append(
+                    _event(
+                        memory, "SUPERSEDE", memory.text, now, source=other.id, extractor=extractor
+                    )
+                )
+        return memory
+
+    def update_blocking(
+        self,
+        memory: Memory,
+        text: str | None = None,
+        metadata: dict[str, str] | None = None,
+        expires_at: datetime | None = None,
+        clear_expiry: bool = False,
+        source: str = "api",
+    ) -> Memory:
+        now = self.clock()
+        updated = replace(
+            memory,
+            text=text if text is not None else memory.text,
+            metadata=metadata if metadata is not None else memory.metadata,
+            expires_at=None if clear_expiry else (expires_at or memory.expires_at),
+            updated_at=now,
+        )
+        index = self._cache.get(memory.scope.user_id)
+        vector = (
+            self.embedder.embed([updated.text], "passage")[0]
+            if text is not None and text != memory.text
+            else index.vector(memory.id)
+        )
+        if vector is None:
+            vector = self.embedder.embed([updated.text], "passage")[0]
+        index.upsert([updated], vector[None, :])
+        self._persist(memory.scope.user_id, index, [updated], {updated.id: vector})
+        self.history.record(
+            [_event(updated, "UPDATE", memory.text, now, source=source, extractor="api")]
+        )
+        return updated
+
+    def delete_blocking(self, memories: Sequence[Memory], source: str = "api") -> list[str]:
+        if not memories:
+            return []
+        now = self.clock()
+        ids = [m.id for m in memories]
         self.store.delete(ids)
-        self._cache.get(user_id).remove(ids)
+        for user_id in {m.scope.user_id for m in memories}:
+            self._cache.get(user_id).remove([m.id for m in memories if m.scope.user_id == user_id])
+        self.history.record([_event(m, "DELETE", m.text, now, source=source) for m in memories])
+        return ids
 
-    def _vectors_of(self, index: UserIndex, memories: Sequence[Memory]) -> np.ndarray:
-        rows = [index.vector(m.id) for m in memories]
-        return np.stack([row for row in rows if row is not None])
+    def erase_blocking(self, scope: Scope) -> int:
+        """Delete every memory of a user (or of one session/agent) and their history."""
+        memories = self._cache.get(scope.user_id).all(scope)
+        self.store.delete([m.id for m in memories])
+        self._cache.get(scope.user_id).remove([m.id for m in memories])
+        if scope.session_id is None and scope.agent_id is None:
+            self.history.erase_user(scope.user_id)
+            self._cache.drop(scope.user_id)
+        elif scope.agent_id is None:
+            self.history.erase_user(scope.user_id, scope.session_id)
+        return len(memories)
+
+    def forget_blocking(self, scope: Scope, target: str, source: str = "forget") -> list[str]:
+        """Delete the memories of this scope that match what the user asked to forget."""
+        params = replace(self.selection, top_k=5, min_similarity=0.6, min_keyword_coverage=0.6)
+        hits = self.search_blocking(scope, target, params=params)
+        return self.delete_blocking([hit.memory for hit in hits], source=source)
+
+    def import_blocking(self, memories: Sequence[Memory]) -> int:
+        """Store memories as given (ids kept, so importing twice changes nothing)."""
+        if not memories:
+            return 0
+        vectors = self.embedder.embed([m.text for m in memories], "passage")
+        by_user: dict[str, list[int]] = {}
+        for i, memory in enumerate(memories):
+            by_user.setdefault(memory.scope.user_id, []).append(i)
+        self.store.upsert(memories, vectors)
+        for user_id, rows in by_user.items():
+            index = self._cache.peek(user_id)
+            if index is not None:
+                index.upsert([memories[i] for i in rows], vectors[rows])
+        return len(memories)
+
+    def purge_expired_blocking(self) -> int:
+        expired = self.store.expired_ids(self.clock())
+        if not expired:
+            return 0
+        self.store.delete([memory_id for memory_id, _ in expired])
+        for memory_id, user_id in expired:
+            index = self._cache.peek(user_id)
+            if index is not None:
+                index.remove([memory_id])
+        return len(expired)
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _persist(
+        self, user_id: str, index: UserIndex, memories: list[Memory], vectors: dict[str, np.ndarray]
+    ) -> None:
+        rows = [vectors.get(m.id) for m in memories]
+        stacked = np.stack(
+            [
+                row if row is not None else index.vector(m.id)
+                for row, m in zip(rows, memories, strict=True)
+            ]  # type: ignore[misc]
+        )
+        try:
+            self.store.upsert(memories, stacked)
+        except Exception:
+            self._cache.drop(user_id)  # the index ran ahead of the store: reload it next time
+            raise
 
     def _load_user(self, user_id: str) -> UserIndex:
         memories, vectors = self.store.load_user(user_id)
@@ -154,19 +330,37 @@ class MemoryService:
     def warm_up(self) -> None:
         """Load the model and touch the store before the first request, not during it."""
         self.embedder.embed(["warm up"], "passage")
+        self.embedder.embed(["warm up"], "query")
         self.store.count()
 
-    def forget_blocking(self, scope: Scope, target: str, min_similarity: float = 0.6) -> list[str]:
-        """Delete the memories of this scope that match what the user asked to forget."""
-        params = replace(
-            self.selection, top_k=5, min_similarity=min_similarity, min_keyword_coverage=0.6
-        )
-        index = self._cache.get(scope.user_id)
-        if len(index) == 0 or not target.strip():
-            return []
-        vector = self.embedder.embed([target], "query")[0]
-        hits = select(index.candidates(scope, vector, target, self.candidates), params)
-        ids = [hit.memory.id for hit in hits]
-        if ids:
-            self.delete_blocking(scope.user_id, ids)
-        return ids
+
+def _most_similar(
+    memories: list[Memory], vectors: np.ndarray, vector: np.ndarray, threshold: float
+) -> Memory | None:
+    if not memories:
+        return None
+    sims = vectors @ vector
+    best = int(np.argmax(sims))
+    return memories[best] if sims[best] >= threshold else None
+
+
+def _event(
+    memory: Memory,
+    kind: str,
+    old_text: str | None,
+    at: datetime,
+    *,
+    source: str | None,
+    extractor: str | None = None,
+) -> Event:
+    return Event(
+        memory_id=memory.id,
+        user_id=memory.scope.user_id,
+        session_id=memory.scope.session_id,
+        event=kind,
+        old_text=old_text,
+        new_text=None if kind == "DELETE" else memory.text,
+        at=at,
+        source=source,
+        extractor=extractor,
+    )

@@ -6,7 +6,7 @@ other than the one asked for. Blocking: call these methods from a worker thread.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,6 @@ from proxy.memory.models import Memory
 from proxy.scope import Scope
 
 COLLECTION = "memories"
-_RESERVED = ("user_id", "session_id", "agent_id", "created_at", "occurred_at", "updated_at")
 
 
 def _ts(value: datetime) -> float:
@@ -41,6 +40,9 @@ def to_metadata(memory: Memory) -> dict[str, Any]:
         "updated_at": _ts(memory.updated_at or memory.created_at),
         "kind": memory.kind,
         "source": memory.source or "",
+        "status": memory.status,
+        "superseded_by": memory.superseded_by or "",
+        "expires_at": _ts(memory.expires_at) if memory.expires_at else 0.0,
     }
     for key, value in memory.metadata.items():
         metadata[f"m.{key}"] = value
@@ -62,6 +64,9 @@ def from_row(memory_id: str, text: str, metadata: dict[str, Any]) -> Memory:
         kind=str(metadata.get("kind") or "fact"),
         source=str(metadata.get("source") or "") or None,
         metadata={k[2:]: str(v) for k, v in metadata.items() if k.startswith("m.")},
+        status=str(metadata.get("status") or "active"),
+        superseded_by=str(metadata.get("superseded_by") or "") or None,
+        expires_at=_dt(metadata["expires_at"]) if metadata.get("expires_at") else None,
     )
 
 
@@ -142,6 +147,45 @@ class ChromaStore:
             else np.zeros((0, 0), dtype=np.float32)
         )
         return memories, vectors
+
+    def get(self, ids: Sequence[str]) -> list[Memory]:
+        result = self._call("get", ids=list(ids), include=["documents", "metadatas"])
+        return [
+            from_row(memory_id, text or "", metadata or {})
+            for memory_id, text, metadata in zip(
+                result["ids"], result["documents"], result["metadatas"], strict=True
+            )
+        ]
+
+    def expired_ids(self, now: datetime, limit: int = 1000) -> list[tuple[str, str]]:
+        """(id, user_id) of memories whose expiry has passed."""
+        result = self._call(
+            "get",
+            where={"$and": [{"expires_at": {"$gt": 0.0}}, {"expires_at": {"$lte": _ts(now)}}]},
+            include=["metadatas"],
+            limit=limit,
+        )
+        return [
+            (memory_id, str((metadata or {}).get("user_id", "")))
+            for memory_id, metadata in zip(result["ids"], result["metadatas"], strict=True)
+        ]
+
+    def scan(self, batch: int = 1000) -> Iterator[list[Memory]]:
+        """Every memory of every user, in pages (export, stats)."""
+        offset = 0
+        while True:
+            result = self._call(
+                "get", include=["documents", "metadatas"], limit=batch, offset=offset
+            )
+            if not result["ids"]:
+                return
+            yield [
+                from_row(memory_id, text or "", metadata or {})
+                for memory_id, text, metadata in zip(
+                    result["ids"], result["documents"], result["metadatas"], strict=True
+                )
+            ]
+            offset += len(result["ids"])
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:

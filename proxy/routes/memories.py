@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -79,7 +80,7 @@ async def list_memories(
         agent_id=None if agent_id is None else validate_id(agent_id, "agent_id"),
     )
     try:
-        memories = await _memory(services).list(scope)
+        memories = await asyncio.to_thread(_memory(services).list_blocking, scope)
     except MemoryUnavailable as exc:
         raise StoreUnavailable(str(exc)) from exc
     return MemoryList(data=[MemoryOut.of(m) for m in memories])

@@ -1,0 +1,100 @@
+"""Every change to a memory (ADD, UPDATE, DELETE, SUPERSEDE), recorded in SQLite in the data dir."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    memory_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    session_id TEXT,
+    event TEXT NOT NULL,
+    old_text TEXT,
+    new_text TEXT,
+    at REAL NOT NULL,
+    source TEXT,
+    extractor TEXT
+);
+CREATE INDEX IF NOT EXISTS events_memory ON events (memory_id, seq);
+CREATE INDEX IF NOT EXISTS events_user ON events (user_id);
+"""
+
+
+@dataclass(frozen=True)
+class Event:
+    memory_id: str
+    user_id: str
+    event: str  # ADD | UPDATE | DELETE | SUPERSEDE
+    old_text: str | None
+    new_text: str | None
+    at: datetime
+    source: str | None = None  # turn id, "api", "import", ...
+    extractor: str | None = None  # offline | llm:<model> | api
+    session_id: str | None = None
+
+
+class History:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+
+    def record(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        with self._lock:
+            self._db.executemany(
+                "INSERT INTO events (memory_id, user_id, session_id, event, old_text, new_text, at,"
+                " source, extractor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        e.memory_id,
+                        e.user_id,
+                        e.session_id,
+                        e.event,
+                        e.old_text,
+                        e.new_text,
+                        e.at.timestamp(),
+                        e.source,
+                        e.extractor,
+                    )
+                    for e in events
+                ],
+            )
+
+    def of(self, memory_id: str) -> list[Event]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT memory_id, user_id, event, old_text, new_text, at, source, extractor,"
+                " session_id FROM events WHERE memory_id = ? ORDER BY seq",
+                (memory_id,),
+            ).fetchall()
+        return [
+            Event(m, u, e, o, n, datetime.fromtimestamp(at, UTC), s, x, sid)
+            for m, u, e, o, n, at, s, x, sid in rows
+        ]
+
+    def erase_user(self, user_id: str, session_id: str | None = None) -> None:
+        """Erasure means erasure: a user's (or session's) history goes with their memories."""
+        with self._lock:
+            if session_id is None:
+                self._db.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
+            else:
+                self._db.execute(
+                    "DELETE FROM events WHERE user_id = ? AND session_id = ?", (user_id, session_id)
+                )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
