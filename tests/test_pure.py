@@ -19,7 +19,6 @@ from proxy.settings import load_settings
 from proxy.sse import AnswerAssembler, answer_of
 from proxy.tokens import estimate_tokens
 
-
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
