@@ -16,13 +16,14 @@ from starlette.responses import JSONResponse
 from proxy import __version__
 from proxy.errors import MemoryUnavailable, ProxyError, error_body, error_response
 from proxy.memory.embed import Embedder, create_embedder
+from proxy.memory.extract_llm import LlmExtractor
 from proxy.memory.history import History
 from proxy.memory.outbox import Outbox
-from proxy.memory.pipeline import offline_processor
+from proxy.memory.pipeline import ExtractionStats, llm_processor, offline_processor
 from proxy.memory.retrieval import SelectionParams
 from proxy.memory.service import MemoryService
 from proxy.memory.store import ChromaStore
-from proxy.memory.writer import WriteBack
+from proxy.memory.writer import ProcessTurn, WriteBack
 from proxy.routes import chat, health, memories, passthrough
 from proxy.services import Services
 from proxy.settings import Settings
@@ -41,6 +42,23 @@ def build_memory(settings: Settings, embedder: Embedder | None) -> MemoryService
         candidates=retrieval.candidates,
         dedup_similarity=settings.write.dedup_similarity,
     )
+
+
+def build_processor(
+    settings: Settings, memory: MemoryService, stats: ExtractionStats
+) -> ProcessTurn:
+    ttl = settings.write.default_ttl_days
+    config = settings.extraction
+    if not config.model:
+        return offline_processor(memory, ttl)
+    extractor = LlmExtractor(
+        model=config.model,
+        api_key=config.api_key or settings.upstream_api_key,
+        api_base=config.api_base or settings.upstream_url,
+        timeout_s=config.timeout_s,
+    )
+    log.info("memory extraction by %s (offline rules as fallback)", config.model)
+    return llm_processor(memory, extractor, stats, ttl, config.max_existing)
 
 
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
@@ -67,7 +85,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             services.memory = memory
             services.writer = WriteBack(
                 outbox,
-                offline_processor(memory, settings.write.default_ttl_days),
+                build_processor(settings, memory, services.extraction),
                 max_attempts=settings.write.max_attempts,
             )
             services.writer.start()

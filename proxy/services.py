@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from proxy.memory.pipeline import ExtractionStats
 from proxy.memory.service import MemoryService
 from proxy.memory.writer import WriteBack
 from proxy.settings import Settings
@@ -20,6 +21,7 @@ class Services:
     memory: MemoryService | None  # None when the store could not be opened: memory fails open
     writer: WriteBack | None
     memory_error: str | None = None
+    extraction: ExtractionStats = field(default_factory=ExtractionStats)
 
 
 def get_services(request: Request) -> Services:

@@ -47,6 +47,18 @@ class WriteSettings(BaseModel):
     )
 
 
+class ExtractionSettings(BaseModel):
+    model: str | None = Field(
+        None,
+        description="litellm model string for LLM extraction (e.g. gpt-4.1-nano, "
+        "openai/<name> for any OpenAI-compatible server, ollama/qwen3); unset = offline rules",
+    )
+    api_key: str | None = Field(None, description="default: upstream_api_key")
+    api_base: str | None = Field(None, description="default: upstream_url")
+    timeout_s: float = Field(30.0, gt=0)
+    max_existing: int = Field(10, ge=0, le=50, description="similar memories shown to the model")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -60,6 +72,11 @@ class Settings(BaseSettings):
     upstream_url: str = "https://api.openai.com/v1"
     upstream_api_key: str | None = Field(
         None, description="used only when the client sends no Authorization header"
+    )
+    admin_key: str | None = Field(
+        None,
+        repr=False,
+        description="Bearer token /memories/* requires; unset: only loopback clients may use them",
     )
     upstream_timeout_s: float = Field(600.0, gt=0, description="read timeout for upstream calls")
     upstream_connect_timeout_s: float = Field(10.0, gt=0)
@@ -75,6 +92,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     retrieval: RetrievalSettings = RetrievalSettings()
     write: WriteSettings = WriteSettings()
+    extraction: ExtractionSettings = ExtractionSettings()
 
     @field_validator("upstream_url")
     @classmethod
@@ -82,6 +100,12 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("upstream_url must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("admin_key")
+    @classmethod
+    def _blank_key_is_no_key(cls, value: str | None) -> str | None:
+        # `MEMORY_PROXY_ADMIN_KEY=` must not become a key that an empty Bearer token matches.
+        return value if value and value.strip() else None
 
     @classmethod
     def settings_customise_sources(

@@ -61,6 +61,7 @@ class FakeUpstream:
         self.requests: list[Recorded] = []
         self.sent_streams: list[bytes] = []  # every SSE body exactly as sent
         self.reply: Reply = reply or (lambda body: "Sure, noted.")
+        self.delay: Callable[[dict[str, Any]], float] = lambda body: 0.0
         self.chunks = chunks
         self._script: list[Scripted] = []
         self._lock = threading.Lock()
@@ -118,6 +119,9 @@ class FakeUpstream:
                 media_type="application/json",
             )
         body = recorded.json
+        pause = self.delay(body)
+        if pause:
+            await asyncio.sleep(pause)
         text = self.reply(body)
         headers = {
             "x-request-id": f"req_{len(self.requests)}",

@@ -115,6 +115,7 @@ def test_chinese_statements_are_kept_verbatim_with_their_kind(text: str, kind: s
         "Wow, so cool!",
         "That sounds like a great idea!",
         "I'm so happy for you!",
+        "Melanie: Wow! That is amazing, Caroline!",  # a vocative name is not content
         "太棒了！",
         "我也这么觉得",
         # requests and instructions
@@ -329,6 +330,22 @@ def test_results_are_immutable() -> None:
     got = extract_offline("I love tea.")
     with pytest.raises(dataclasses.FrozenInstanceError):
         got.facts[0].text = "changed"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "好" + "嗯" * 40 + "猫",
+        "嗯 " * 500 + "x",
+        "哈" * 500 + "?",
+        "你" * 2000 + "吧x",
+        "hi, " * 500,
+    ],
+)
+def test_pathological_input_does_not_backtrack(text: str) -> None:
+    start = time.perf_counter()
+    extract_offline(text)
+    assert time.perf_counter() - start < 0.05
 
 
 def test_a_long_message_is_fast() -> None:

@@ -60,7 +60,7 @@ _ABBR_UNLESS_CAPITAL = _words("etc a.m p.m inc ltd co jr sr u.s u.k no approx")
 _LEAD_FILLER_RE = re.compile(
     r"(?i)^(?:(?:(?:hi|hello|hey|dear)(?:\s+[a-z]+)?\s*[,!]+|(?:oh|ah|well|btw|by\s+the\s+way|anyway"
     r"|anyways|also|ok|okay|yeah|yep|yes|no|haha+|wow|um+|uh+|hmm+|thanks|thank\s+you)\s*[,!]+"
-    r"|(?:你好|您好|嗨|哈喽|哈哈+|嗯+|哦+|对了|另外|顺便说一下|话说|谢谢(?:你|您)?)\s*[，,！!]*)\s*)+"
+    r"|(?:你好|您好|嗨|哈喽|哈哈++|嗯++|哦++|对了|另外|顺便说一下|话说|谢谢(?:你|您)?)[，,！!]*)\s*)+"
 )
 _ASK = r"(?:(?:can|could|would|will)\s+you\s+|i\s+(?:want|need|'d\s+like)\s+you\s+to\s+)?"
 _REMEMBER_EN_RE = re.compile(
@@ -159,6 +159,8 @@ _CHITCHAT_ZH_RE = re.compile(
 _FIRST_PERSON_RE = re.compile(r"(?i)\b(?:i|me|my|mine|myself|we|us|our|ours|ourselves)\b|[我咱俺]")
 _SECOND_PERSON_START_RE = re.compile(r"(?i)^(?:(?:you|your|yours|you're|u|ur)\b|[你您])")
 _PROPER_NOUN_RE = re.compile(r"(?<=[\s,;(\"'])(?:[A-Z][a-z]+|[A-Z]{2,})\b")
+# A name used to address someone ("That's amazing, Caroline!") says nothing about anyone.
+_VOCATIVE_RE = re.compile(r"^[A-Z][a-z]+,\s+|,\s*[A-Z][a-z]+\s*[!.~]*$")
 _LATIN_NAME_RE = re.compile(r"[A-Z][a-z]+")  # inside Chinese text any capitalised word is a name
 _CONCRETE_RE = re.compile(
     r"(?i)\d|\b(?:jan(?:uary)?|feb(?:ruary)?|march|april|june|july|aug(?:ust)?|sept?(?:ember)?"
@@ -352,14 +354,17 @@ def _worth_keeping(s: str, norm: str) -> bool:
         )
     if words < 3:
         return False
-    tokens = (t.removesuffix("'s") for t in _TOKEN_RE.findall(norm.lower()))
+    core = _VOCATIVE_RE.sub("", norm)
+    tokens = (t.removesuffix("'s") for t in _TOKEN_RE.findall(core.lower()))
     content = [t for t in tokens if t not in _NO_CONTENT and (len(t) > 1 or t.isdigit())]
-    if _FIRST_PERSON_RE.search(norm):
+    if _FIRST_PERSON_RE.search(core):
         return bool(content)
-    if _SECOND_PERSON_START_RE.match(norm):
+    if _SECOND_PERSON_START_RE.match(core):
         return False
     # No first person: keep concrete statements ("The conference is on May 3 in Lisbon.").
-    concrete = _PROPER_NOUN_RE.search(s) or _CONCRETE_RE.search(norm) or _STRONG_EN_RE.search(norm)
+    concrete = (
+        _PROPER_NOUN_RE.search(core) or _CONCRETE_RE.search(core) or _STRONG_EN_RE.search(core)
+    )
     return (bool(concrete) and len(content) >= 1) or len(content) >= 4
 
 

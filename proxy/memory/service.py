@@ -170,7 +170,7 @@ class MemoryService:
                 events.append(_event(memory, "ADD", None, now, source=source, extractor=extractor))
                 result.added.append(memory)
                 memory = self._settle_attribute(
-                    memory, live, now, changed, events, result, extractor
+                    memory, index, live, now, changed, events, result, extractor
                 )
             changed[memory.id] = memory
             with_vectors[memory.id] = vector
@@ -183,6 +183,7 @@ class MemoryService:
     def _settle_attribute(
         self,
         memory: Memory,
+        index: UserIndex,
         live: list[Memory],
         now: datetime,
         changed: dict[str, Memory],
@@ -200,6 +201,9 @@ class MemoryService:
             if other.occurred_at <= memory.occurred_at:
                 old = replace(other, status="superseded", superseded_by=memory.id, updated_at=now)
                 changed[old.id] = old
+                vector = index.vector(old.id)
+                if vector is not None:
+                    index.upsert([old], vector[None, :])
                 events.append(
                     _event(
                         old, "SUPERSEDE", other.text, now, source=memory.source, extractor=extractor

@@ -19,4 +19,5 @@ async def healthz(services: ServicesDep) -> dict[str, Any]:
     if services.writer is not None:
         memory["backlog"] = services.writer.backlog()
         memory["writes"] = vars(services.writer.stats)
+        memory["extraction"] = vars(services.extraction)
     return {"status": "ok", "memory": memory}
