@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from proxy import __version__
+from proxy.auth import warn_if_open
 from proxy.errors import MemoryUnavailable, ProxyError, error_body, error_response
 from proxy.memory.embed import Embedder, create_embedder
 from proxy.memory.extract_llm import LlmExtractor
@@ -66,6 +67,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        warn_if_open(settings)
         client = create_client(
             settings.upstream_connect_timeout_s,
             settings.upstream_timeout_s,
@@ -87,6 +89,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
                 outbox,
                 build_processor(settings, memory, services.extraction),
                 max_attempts=settings.write.max_attempts,
+                max_backlog=settings.write.max_backlog,
             )
             services.writer.start()
             purger = asyncio.create_task(_purge_expired(memory), name="memory-ttl")

@@ -42,6 +42,9 @@ class WriteSettings(BaseModel):
     drain_timeout_s: float = Field(
         10.0, ge=0, description="time given to pending writes at shutdown"
     )
+    max_backlog: int = Field(
+        100_000, ge=1, description="pending turns past which new turns are not queued"
+    )
     default_ttl_days: float | None = Field(
         None, gt=0, description="memories written from chats expire after this many days"
     )

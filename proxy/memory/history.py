@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from proxy.errors import MemoryUnavailable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -40,6 +43,15 @@ class Event:
     session_id: str | None = None
 
 
+@contextmanager
+def _unavailable_on_error() -> Iterator[None]:
+    # A read-only or vanished data dir is an outage of the store, not a bad turn.
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise MemoryUnavailable(f"history database: {exc}") from exc
+
+
 class History:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +65,7 @@ class History:
     def record(self, events: Sequence[Event]) -> None:
         if not events:
             return
-        with self._lock:
+        with self._lock, _unavailable_on_error():
             self._db.executemany(
                 "INSERT INTO events (memory_id, user_id, session_id, event, old_text, new_text, at,"
                 " source, extractor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from proxy.errors import MemoryUnavailable
 from proxy.memory.outbox import Outbox, Turn
 from proxy.memory.redact import redact
 from proxy.scope import Scope
@@ -28,14 +29,26 @@ class WriterStats:
     failed_attempts: int = 0
     parked: int = 0
     redacted: int = 0
+    refused_backlog_full: int = 0
+    store_outages: int = 0
 
 
 class WriteBack:
-    def __init__(self, outbox: Outbox, process: ProcessTurn, max_attempts: int = 5) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        process: ProcessTurn,
+        max_attempts: int = 5,
+        max_backlog: int = 100_000,
+    ) -> None:
         self._outbox = outbox
         self._process = process
         self._max_attempts = max_attempts
+        self._max_backlog = max_backlog
+        self._pending = outbox.counts()["pending"]  # kept in memory: no COUNT(*) per request
+        self._outage = 0  # consecutive store-unavailable rounds, for backoff
         self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()  # flush or shutdown: cut a backoff short
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -46,6 +59,11 @@ class WriteBack:
     ) -> str | None:
         """Persist the turn (secrets removed first) and wake the worker. Returns the turn id."""
         if not user_text.strip():
+            return None
+        if self._pending >= self._max_backlog:
+            # Refused, not lost: nothing was accepted. The chat itself is never held up.
+            self.stats.refused_backlog_full += 1
+            log.warning("write backlog full (%d turns); turn not queued", self._pending)
             return None
         user = redact(user_text)
         assistant = redact(assistant_text)
@@ -60,6 +78,7 @@ class WriteBack:
             accepted_at=datetime.now(UTC),
         )
         self._outbox.put(turn)
+        self._pending += 1
         self.stats.accepted += 1
         self._wake.set()
         return turn.id
@@ -76,6 +95,7 @@ class WriteBack:
             await self.flush(drain_timeout)
         self._stopping = True
         self._wake.set()
+        self._urgent.set()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -85,6 +105,7 @@ class WriteBack:
         """Wait until every turn accepted before this call is processed (or parked)."""
         watermark = self._outbox.last_seq()
         self._wake.set()
+        self._urgent.set()
 
         async def drained() -> None:
             async with self._progress:
@@ -107,26 +128,46 @@ class WriteBack:
                 await self._wake.wait()
                 continue
             for turn in turns:
-                await self._handle(turn)
+                if not await self._handle(turn):
+                    break
             async with self._progress:
                 self._progress.notify_all()
 
-    async def _handle(self, turn: Turn) -> None:
+    async def _handle(self, turn: Turn) -> bool:
+        """Process one turn; False when the store is down and the round should pause."""
         try:
             await asyncio.to_thread(self._process, turn)
+        except MemoryUnavailable as exc:
+            # An outage is not the turn's fault: it stays pending, unparked, however long it lasts.
+            self.stats.store_outages += 1
+            self._outage += 1
+            delay = min(0.2 * 2 ** min(self._outage, 8), 30.0)
+            log.warning("memory store unavailable, retrying in %.1f s: %s", delay, exc)
+            await self._sleep(delay)
+            return False
         except Exception as exc:
             self.stats.failed_attempts += 1
             parked = self._outbox.retry_later(
                 turn, f"{type(exc).__name__}: {exc}", self._max_attempts
             )
             if parked:
+                self._pending -= 1
                 self.stats.parked += 1
                 log.error("memory write parked after %d attempts: %s", self._max_attempts, exc)
             else:
                 log.warning(
                     "memory write failed (attempt %d), will retry: %s", turn.attempts + 1, exc
                 )
-                await asyncio.sleep(min(0.2 * 2**turn.attempts, 30.0))
-            return
+                await self._sleep(min(0.2 * 2**turn.attempts, 30.0))
+            return True
+        self._outage = 0
         self._outbox.done(turn)
+        self._pending -= 1
         self.stats.processed += 1
+        return True
+
+    async def _sleep(self, seconds: float) -> None:
+        """Back off, but wake at once for a flush or shutdown (not for every new turn)."""
+        self._urgent.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._urgent.wait(), seconds)

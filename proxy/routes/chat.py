@@ -180,6 +180,11 @@ async def _relay(
         async for chunk in upstream.aiter_raw():
             answer.feed(chunk)
             yield chunk
+        if upstream.status_code == 200 and not answer.done and answer.error is None:
+            # A cut stream must not look complete: the SDKs raise on an error event.
+            yield stream_error_event(
+                "the upstream ended the stream without [DONE]", "upstream_stream_incomplete"
+            )
     except httpx.TransportError as exc:
         log.warning("upstream stream broke off: %s", type(exc).__name__)
         yield stream_error_event(
