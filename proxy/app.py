@@ -35,9 +35,16 @@ log = logging.getLogger(__name__)
 
 def build_memory(settings: Settings, embedder: Embedder | None) -> MemoryService:
     retrieval = settings.retrieval
+    model = embedder or create_embedder(
+        settings.embedder,
+        threads=settings.embed_threads,
+        model=settings.embedding_model,
+        api_key=settings.embedding_api_key or settings.upstream_api_key,
+        api_base=settings.embedding_api_base or settings.upstream_url,
+    )
     return MemoryService(
-        store=ChromaStore.connect(settings.data_dir, settings.chroma_url),
-        embedder=embedder or create_embedder(settings.embedder),
+        store=ChromaStore.connect(settings.data_dir, settings.chroma_url, model.name),
+        embedder=model,
         history=History(settings.data_dir / "history.sqlite3"),
         selection=SelectionParams(top_k=retrieval.top_k, min_similarity=retrieval.min_similarity),
         candidates=retrieval.candidates,

@@ -90,7 +90,15 @@ class Settings(BaseSettings):
         None,
         description="a Chroma server (http://host:port); default is embedded chromadb in data_dir",
     )
-    embedder: Literal["minilm"] = "minilm"
+    embedder: Literal["minilm", "litellm"] = "minilm"
+    embedding_model: str | None = Field(
+        None, description="with embedder=litellm: e.g. text-embedding-3-small"
+    )
+    embedding_api_key: str | None = Field(None, description="default: upstream_api_key")
+    embedding_api_base: str | None = Field(None, description="default: upstream_url")
+    embed_threads: int = Field(
+        2, ge=1, le=64, description="onnxruntime threads for the local model"
+    )
     config_file: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     retrieval: RetrievalSettings = RetrievalSettings()

@@ -76,14 +76,15 @@ def make_proxy(
 ) -> Iterator[ProxyFactory]:
     started: list[Proxy] = []
 
-    def factory(**overrides: Any) -> Proxy:
+    def factory(*, own_embedder: bool = False, **overrides: Any) -> Proxy:
         settings_args: dict[str, Any] = {
             "upstream_url": f"{upstream.url}/v1",  # type: ignore[attr-defined]
             "data_dir": tmp_path / f"data{len(started)}",
             **overrides,
         }
         settings = Settings(**settings_args)
-        server = ServerThread(create_app(settings, embedder=embedder)).start()
+        app = create_app(settings, embedder=None if own_embedder else embedder)
+        server = ServerThread(app).start()
         proxy = Proxy(server, settings)
         started.append(proxy)
         return proxy

@@ -204,3 +204,20 @@ def test_the_llm_never_sees_secrets_or_the_memory_block(
     sent = json.dumps(calls[1])
     assert secret not in sent and "<memories>" not in sent
     assert "[REDACTED:github_token]" in sent
+
+
+def test_remote_embeddings_through_litellm(
+    make_proxy: ProxyFactory, upstream: FakeUpstream
+) -> None:
+    """embedder=litellm sends memories and queries to the configured embeddings endpoint."""
+    proxy = make_proxy(
+        own_embedder=True,
+        embedder="litellm",
+        embedding_model="openai/text-embedding-fake",
+        embedding_api_key="sk-e",
+    )
+    proxy.tell("yan", "I keep bees on my roof.")
+    embedded = [r for r in upstream.requests if r.path == "/v1/embeddings"]
+    assert embedded and embedded[-1].headers["authorization"] == "Bearer sk-e"
+    assert any("I keep bees on my roof." in json.dumps(r.json) for r in embedded)
+    assert [m["text"] for m in proxy.memories("yan")] == ["I keep bees on my roof."]

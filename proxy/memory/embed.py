@@ -4,6 +4,7 @@ shipped in a PyPI wheel) on onnxruntime: no PyTorch, nothing downloaded at run t
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +12,8 @@ from threading import Lock
 from typing import Literal, Protocol
 
 import numpy as np
+
+from proxy.errors import MemoryUnavailable
 
 TextKind = Literal["query", "passage"]
 
@@ -94,7 +97,57 @@ class MiniLMEmbedder:
         return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
 
 
-def create_embedder(name: str, threads: int = 2) -> Embedder:
+class LiteLLMEmbedder:
+    """Remote embeddings through litellm (text-embedding-3-small, any provider it knows).
+    Each query costs a network round trip: expect tens of milliseconds, not the 3 ms of MiniLM."""
+
+    def __init__(
+        self, model: str, api_key: str | None, api_base: str | None, timeout_s: float = 10.0
+    ) -> None:
+        self.name = f"litellm:{model}"
+        self._model = model
+        self._api_key = api_key
+        self._api_base = api_base
+        self._timeout_s = timeout_s
+        self.dim = len(self._run(["dimension probe"])[0])
+
+    def embed(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._run(texts)
+
+    def _run(self, texts: Sequence[str]) -> np.ndarray:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm  # heavy: only when remote embeddings are configured
+
+        try:
+            response = litellm.embedding(
+                model=self._model,
+                input=list(texts),
+                api_key=self._api_key,
+                api_base=self._api_base,
+                timeout=self._timeout_s,
+            )
+        except Exception as exc:  # provider-specific types; all mean the service is unavailable
+            raise MemoryUnavailable(f"remote embedding failed: {type(exc).__name__}") from exc
+        vectors = np.array([item["embedding"] for item in response.data], dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.clip(norms, 1e-12, None)
+
+
+def create_embedder(
+    name: str,
+    threads: int = 2,
+    model: str | None = None,
+    api_key: str | None = None,
+    api_base: str | None = None,
+) -> Embedder:
     if name == "minilm":
         return MiniLMEmbedder(threads=threads)
+    if name == "litellm":
+        if not model:
+            raise ValueError(
+                "embedder 'litellm' needs embedding_model (e.g. text-embedding-3-small)"
+            )
+        return LiteLLMEmbedder(model, api_key, api_base)
     raise ValueError(f"unknown embedder: {name}")

@@ -71,13 +71,21 @@ def from_row(memory_id: str, text: str, metadata: dict[str, Any]) -> Memory:
 
 
 class ChromaStore:
-    def __init__(self, client: Any, collection: str = COLLECTION) -> None:
+    def __init__(self, client: Any, embedder: str, collection: str = COLLECTION) -> None:
         self._client = client
         self._name = collection
+        self._embedder = embedder
         self._collection = self._open()
+        stored = (self._collection.metadata or {}).get("embedder")
+        if stored and stored != embedder:
+            # Vectors of different models are not comparable: searching them would be noise.
+            raise MemoryUnavailable(
+                f"this store holds {stored} vectors but the embedder is {embedder}; "
+                "use another data dir (or export, then import into a fresh one)"
+            )
 
     @classmethod
-    def connect(cls, data_dir: Path, chroma_url: str | None) -> ChromaStore:
+    def connect(cls, data_dir: Path, chroma_url: str | None, embedder: str) -> ChromaStore:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
@@ -96,14 +104,18 @@ class ChromaStore:
                 client = chromadb.PersistentClient(
                     path=str(data_dir / "chroma"), settings=chroma_settings
                 )
-            return cls(client)
+            return cls(client, embedder)
+        except MemoryUnavailable:
+            raise
         except Exception as exc:  # chromadb raises many types; translate them here, once
             raise MemoryUnavailable(f"cannot open the memory store: {exc}") from exc
 
     def _open(self) -> Any:
         # We embed ourselves: no embedding function (chromadb's default downloads a model).
         return self._client.get_or_create_collection(
-            self._name, embedding_function=None, metadata={"hnsw:space": "cosine"}
+            self._name,
+            embedding_function=None,
+            metadata={"hnsw:space": "cosine", "embedder": self._embedder},
         )
 
     def _call(self, method: str, **kwargs: Any) -> Any:
