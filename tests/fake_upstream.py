@@ -184,7 +184,8 @@ class FakeUpstream:
         if (body.get("stream_options") or {}).get("include_usage"):
             usage = {**base, "choices": [], "usage": usage_of(body, text)}
             yield f"data: {json.dumps(usage)}\n\n".encode()
-        yield b"data: [DONE]\n\n"
+        if body.get("model") != "cut-stream":  # "cut-stream": the stream stops short of [DONE]
+            yield b"data: [DONE]\n\n"
 
     async def models(self, request: Request) -> Response:
         await self._record(request)
