@@ -9,10 +9,10 @@ from typing import Any
 from proxy.memory.models import Memory
 from proxy.tokens import estimate_tokens
 
+# Short on purpose: every token of the header is taken from the memories' budget.
 BLOCK_HEADER = (
-    "<memories>\n"
-    "What you remember about the user from earlier conversations (dated; when two disagree, "
-    "the newer one holds). Use only what is relevant; do not mention this list."
+    "<memories>\nAbout the user, from earlier conversations (dated; newer wins). "
+    "Use only if relevant; don't mention this list."
 )
 BLOCK_FOOTER = "</memories>"
 SYSTEM_ROLES = ("system", "developer")

@@ -361,3 +361,23 @@ def test_a_long_message_is_fast() -> None:
     per_call = (time.perf_counter() - start) / 20
     assert got.facts  # really did the work
     assert per_call < 0.02, f"{per_call * 1000:.2f} ms per 2,000-character message"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "I adopted a dog. She is called Luna and she loves the beach.",
+            ["I adopted a dog. She is called Luna and she loves the beach."],
+        ),
+        (
+            "Caroline: I went to a support group yesterday. It really opened my eyes.",
+            ["Caroline: I went to a support group yesterday. It really opened my eyes."],
+        ),
+        ("I moved to Lisbon. I love sushi.", ["I moved to Lisbon.", "I love sushi."]),
+    ],
+)
+def test_a_sentence_opening_with_an_anaphor_stays_with_its_antecedent(
+    text: str, expected: list[str]
+) -> None:
+    assert [f.text for f in extract_offline(text).facts] == expected

@@ -240,6 +240,14 @@ _KIND_RULES: tuple[tuple[FactKind, re.Pattern[str]], ...] = (
 )
 
 
+# A sentence opening with an anaphor continues the previous one ("It was...", "She said...").
+_CONTINUATION_RE = re.compile(
+    r"(?:(?:it|it's|that|that's|this|these|those|they|they're|he|she|his|her|their|there|so|"
+    r"and|but|also|plus|which)\b)|(?:它|这|那|他|她|他们|她们|所以|而且|但是|不过|也)",
+    re.IGNORECASE,
+)
+
+
 def extract_offline(user_text: str) -> Extraction:
     """Facts worth remembering and explicit forget targets from one user message."""
     text = _CODE_FENCE_RE.sub("\n", user_text or "")  # pasted code is not about the user
@@ -255,13 +263,21 @@ def extract_offline(user_text: str) -> Extraction:
         for sentence in _split_sentences(_BULLET_RE.sub("", line, count=1)):
             if _is_retraction(sentence) and previous_kept:  # "I'm the Queen. Just kidding!"
                 facts.pop()
-            previous_kept = False
+            follows_fact, previous_kept = previous_kept, False
             found = _analyse(sentence)
             if isinstance(found, str):
                 if found not in forget:
                     forget.append(found)
             elif found is not None:
-                body = _cap(found.text, MAX_FACT_CHARS - (len(label) + 2 if label else 0))
+                room = MAX_FACT_CHARS - (len(label) + 2 if label else 0)
+                if follows_fact and _CONTINUATION_RE.match(found.text):
+                    # "It was so powerful." means nothing alone: keep it with what "it" is.
+                    merged = f"{facts[-1].text} {found.text}"
+                    if len(merged) <= MAX_FACT_CHARS:
+                        facts[-1] = Fact(merged, facts[-1].kind)
+                        previous_kept = True
+                        continue
+                body = _cap(found.text, room)
                 fact = Fact(f"{label}: {body}" if label else body, found.kind)
                 if all(f.text != fact.text for f in facts):
                     facts.append(fact)
