@@ -44,7 +44,7 @@ def is_loopback(host: str | None) -> bool:
 
 
 def key_matches(expected: str, given: str) -> bool:
-    """Constant-time comparison (bytes, so any characters are allowed in the key)."""
+    """Constant-time comparison (of bytes: a header may carry any latin-1 character)."""
     return hmac.compare_digest(expected.encode(), given.encode())
 
 

@@ -1,4 +1,5 @@
-"""Command line: `memory-proxy serve` (more commands live beside it)."""
+"""Command line: `memory-proxy serve`, and `memory-proxy memories ...` to manage what a running
+proxy remembers (proxy/admin_cli.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import argparse
 import logging
 import os
 from collections.abc import Sequence
+
+from proxy import admin_cli
 
 # litellm, when it is imported later, must not try to fetch its cost map from the internet.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -26,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--chroma-url", help="use a Chroma server instead of the embedded store")
     serve.add_argument("--config", dest="config_file", help="YAML configuration file")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    admin_cli.register(commands)
     return parser
 
 
@@ -45,6 +49,9 @@ def serve(args: argparse.Namespace) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # The peer address decides who may use /memories/* without a key (proxy/auth.py): never
+        # let X-Forwarded-For rewrite it (uvicorn would for 127.0.0.1 or FORWARDED_ALLOW_IPS).
+        proxy_headers=False,
         timeout_graceful_shutdown=int(settings.write.drain_timeout_s) + 5,
     )
 
@@ -53,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         serve(args)
+    elif args.command == "memories":
+        status = admin_cli.run(args)
+        if status:
+            raise SystemExit(status)
 
 
 if __name__ == "__main__":

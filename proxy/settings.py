@@ -114,9 +114,13 @@ class Settings(BaseSettings):
 
     @field_validator("admin_key")
     @classmethod
-    def _blank_key_is_no_key(cls, value: str | None) -> str | None:
+    def _check_admin_key(cls, value: str | None) -> str | None:
         # `MEMORY_PROXY_ADMIN_KEY=` must not become a key that an empty Bearer token matches.
-        return value if value and value.strip() else None
+        if value is None or not value.strip():
+            return None
+        if not (value.isascii() and value.isprintable()) or " " in value:
+            raise ValueError("admin_key must be printable ASCII without spaces (an HTTP header)")
+        return value
 
     @classmethod
     def settings_customise_sources(

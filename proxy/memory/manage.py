@@ -67,8 +67,10 @@ def remember_text(
         scope, [Fact(text, kind)], occurred_at, new_source(), extractor="api", expires_at=expires_at
     )
     if metadata:
-        result.added = [service.update_blocking(m, metadata=metadata) for m in result.added]
-        result.updated = [service.update_blocking(m, metadata=metadata) for m in result.updated]
+        # Part of the same write, not a later change: stored as is, without a history event.
+        result.added = [replace(m, metadata=metadata) for m in result.added]
+        result.updated = [replace(m, metadata=metadata) for m in result.updated]
+        service.import_blocking([*result.added, *result.updated])
     written.take(result)
     return written
 
@@ -137,18 +139,19 @@ def import_memories(service: MemoryService, memories: Sequence[Memory]) -> Impor
     stored = {m.id: m for m in service.store.get(list(latest))}
     moved = [old for old in stored.values() if old.scope.user_id != latest[old.id].scope.user_id]
     service.delete_blocking(moved, source="import")
+    for old in moved:
+        del stored[old.id]
     events: list[Event] = []
     changed: list[Memory] = []
     unchanged = 0
     now = service.clock()
     for memory in latest.values():
         old = stored.get(memory.id)
-        if old is not None and old not in moved and _same(old, memory):
+        if old is not None and _same(old, memory):
             unchanged += 1
             continue
-        kind = "ADD" if old is None or old in moved else "UPDATE"
         changed.append(memory)
-        events.append(_event(memory, kind, None if kind == "ADD" else old, now))
+        events.append(_event(memory, "ADD" if old is None else "UPDATE", old, now))
     service.import_blocking(changed)
     service.history.record(events)
     added = sum(1 for e in events if e.event == "ADD")
@@ -172,7 +175,3 @@ def _event(memory: Memory, kind: str, old: Memory | None, at: datetime) -> Event
         source="import",
         extractor=None,
     )
-
-
-def with_expiry(memory: Memory, expires_at: datetime | None) -> Memory:
-    return replace(memory, expires_at=expires_at)

@@ -9,11 +9,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from proxy.errors import InvalidRequest
 from proxy.memory.history import Event
 from proxy.memory.models import Hit, Memory
+from proxy.memory.redact import redact
 from proxy.scope import Scope, validate_id
 
 MAX_TEXT_CHARS = 4000
@@ -39,7 +40,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 def _metadata(value: dict[str, str] | None) -> dict[str, str] | None:
     if value is None:
-        return None
+        return value
     if len(value) > MAX_METADATA_ITEMS:
         raise ValueError(f"at most {MAX_METADATA_ITEMS} metadata entries")
     for key, item in value.items():
@@ -50,10 +51,26 @@ def _metadata(value: dict[str, str] | None) -> dict[str, str] | None:
     return value
 
 
+def secret_kinds(text: str) -> str | None:
+    """The kinds of secret in `text`, or None: memories never hold secrets (README)."""
+    found = redact(text)
+    return ", ".join(dict.fromkeys(found.kinds)) if found.found else None
+
+
+def _new_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    kinds = secret_kinds(value)
+    if kinds:
+        raise ValueError(f"holds a secret ({kinds}); secrets are never stored")
+    return value
+
+
 ScopeId = Annotated[str, AfterValidator(_scope_id)]
 UtcTime = Annotated[datetime, AfterValidator(_utc)]
 Metadata = Annotated[dict[str, str] | None, AfterValidator(_metadata)]
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+NewText = Annotated[Text, AfterValidator(_new_text)]
 
 
 class MemoryOut(BaseModel):
@@ -62,17 +79,17 @@ class MemoryOut(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     object: Literal["memory"] = "memory"
-    id: ScopeId
-    text: Text
-    user_id: ScopeId
-    session_id: ScopeId | None = None
-    agent_id: ScopeId | None = None
+    id: str
+    text: str
+    user_id: str
+    session_id: str | None = None
+    agent_id: str | None = None
     kind: str = "fact"
     created_at: UtcTime
     occurred_at: UtcTime
     updated_at: UtcTime | None = None
     source: str | None = None
-    metadata: Metadata = None
+    metadata: dict[str, str] = {}
     status: Literal["active", "superseded"] = "active"
     superseded_by: str | None = None
     expires_at: UtcTime | None = Field(None, description="past it the memory is gone; null: never")
@@ -88,7 +105,8 @@ class MemoryOut(BaseModel):
             kind=memory.kind,
             created_at=memory.created_at,
             occurred_at=memory.occurred_at,
-            updated_at=memory.updated_at,
+            # The store reads a never-updated memory back with updated_at == created_at.
+            updated_at=None if memory.updated_at == memory.created_at else memory.updated_at,
             source=memory.source,
             metadata=memory.metadata,
             status="superseded" if memory.status == "superseded" else "active",
@@ -106,11 +124,22 @@ class MemoryOut(BaseModel):
             kind=self.kind,
             source=self.source,
             updated_at=self.updated_at,
-            metadata=dict(self.metadata or {}),
+            metadata=dict(self.metadata),
             status=self.status,
             superseded_by=self.superseded_by,
             expires_at=self.expires_at,
         )
+
+
+class ImportedMemory(MemoryOut):
+    """An import line: what the API would accept when writing, checked the same way."""
+
+    id: ScopeId
+    text: NewText
+    user_id: ScopeId
+    session_id: ScopeId | None = None
+    agent_id: ScopeId | None = None
+    metadata: Annotated[dict[str, str], AfterValidator(_metadata)] = {}
 
 
 class MemoryList(BaseModel):
@@ -124,7 +153,7 @@ class SearchRequest(BaseModel):
     user_id: ScopeId
     session_id: ScopeId | None = None
     agent_id: ScopeId | None = None
-    query: Text
+    query: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
     k: int = Field(10, ge=1, le=100, description="most memories returned")
 
     @property
@@ -159,11 +188,14 @@ class Expiry(BaseModel):
     ttl_seconds: int | None = Field(None, ge=1, description="expire this many seconds from now")
     expires_at: UtcTime | None = Field(None, description="expire at this time (ISO 8601)")
 
-    @model_validator(mode="after")
-    def _one_expiry(self) -> Expiry:
+    def check(self) -> None:
+        """Rules across fields, refused with a message that names the field (a 400)."""
         if self.ttl_seconds is not None and self.expires_at is not None:
-            raise ValueError("give ttl_seconds or expires_at, not both")
-        return self
+            raise InvalidRequest(
+                "give ttl_seconds or expires_at, not both",
+                param="ttl_seconds",
+                code="invalid_expiry",
+            )
 
     def expiry(self, now: datetime) -> datetime | None:
         """The requested expiry; None when none was asked for."""
@@ -185,17 +217,16 @@ class CreateMemory(Expiry):
     user_id: ScopeId
     session_id: ScopeId | None = None
     agent_id: ScopeId | None = None
-    text: Text | None = None
+    text: NewText | None = None
     kind: Kind = Field("fact", description="with `text` only")
     messages: list[ChatMessage] | None = Field(None, min_length=1, max_length=1000)
     metadata: Metadata = None
     occurred_at: UtcTime | None = Field(None, description="when it was said; default now")
 
-    @model_validator(mode="after")
-    def _text_or_messages(self) -> CreateMemory:
+    def check(self) -> None:
         if (self.text is None) == (self.messages is None):
-            raise ValueError("give exactly one of text or messages")
-        return self
+            raise InvalidRequest("give exactly one of text or messages", param="text")
+        super().check()
 
     @property
     def scope(self) -> Scope:
@@ -206,16 +237,17 @@ class UpdateMemory(Expiry):
     """Only the fields given change. `metadata` replaces the whole mapping; `"expires_at": null`
     removes the expiry."""
 
-    text: Text | None = None
+    text: NewText | None = None
     metadata: Metadata = None
 
-    @model_validator(mode="after")
-    def _something(self) -> UpdateMemory:
+    def check(self) -> None:
         if not self.model_fields_set & {"text", "metadata", "ttl_seconds", "expires_at"}:
-            raise ValueError("give at least one of text, metadata, ttl_seconds, expires_at")
+            raise InvalidRequest("give at least one of text, metadata, ttl_seconds, expires_at")
         if "text" in self.model_fields_set and self.text is None:
-            raise ValueError("text cannot be null")
-        return self
+            raise InvalidRequest("text cannot be null", param="text")
+        if "metadata" in self.model_fields_set and self.metadata is None:
+            raise InvalidRequest("metadata cannot be null; send {} to remove it", param="metadata")
+        super().check()
 
     @property
     def clears_expiry(self) -> bool:
