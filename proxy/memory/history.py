@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from proxy.errors import MemoryUnavailable
+from proxy.memory.sqlite import open_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -54,13 +55,8 @@ def _unavailable_on_error() -> Iterator[None]:
 
 class History:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db = open_wal(path, _SCHEMA)
         self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
 
     def record(self, events: Sequence[Event]) -> None:
         if not events:

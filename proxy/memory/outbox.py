@@ -8,12 +8,12 @@ before it arrives here.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from proxy.memory.sqlite import open_wal
 from proxy.scope import Scope
 
 _SCHEMA = """
@@ -47,15 +47,8 @@ class Turn:
 
 class Outbox:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db = open_wal(path, _SCHEMA)
         self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a process crash (kill -9); only an OS crash or power
-            # loss may drop the last commits.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
 
     def put(self, turn: Turn) -> int:
         scope = json.dumps([turn.scope.user_id, turn.scope.session_id, turn.scope.agent_id])
