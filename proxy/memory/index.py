@@ -129,34 +129,25 @@ class UserIndex:
     ) -> Candidates:
         """The best `limit` live memories by cosine and by BM25, restricted to `scope`."""
         with self.lock:
-            live = self._active & (self._expires > now.timestamp())
-            allowed: set[int] | None
-            if scope.session_id is None and scope.agent_id is None:
-                rows = np.flatnonzero(live)  # the whole user: no per-row scope check needed
-                # BM25 holds active rows only; a filter is needed just when some have expired.
-                expired = bool((self._active & ~live).any())
-                allowed = set(rows.tolist()) if expired else None
-            else:
-                rows = np.array(
-                    [
-                        row
-                        for row in np.flatnonzero(live).tolist()
-                        if in_scope(self._memories[row], scope)  # type: ignore[arg-type]
-                    ],
-                    dtype=np.int64,
-                )
-                allowed = set(rows.tolist())
-            if len(rows) == 0:
+            n = len(self._memories)
+            mask = self._active[:n] & (self._expires[:n] > now.timestamp())
+            if scope.session_id is not None or scope.agent_id is not None:
+                for row in np.flatnonzero(mask).tolist():
+                    if not in_scope(self._memories[row], scope):  # type: ignore[arg-type]
+                        mask[row] = False
+            if not mask.any():
                 return Candidates(
                     [], np.zeros((0, self._vectors.shape[1])), np.zeros(0), {}, {}, {}
                 )
+            # BM25 holds active rows only: a filter is needed just when some are out of scope.
+            allowed = None if mask.sum() == len(self._bm25) else mask
             dense_rows: list[int] = []
             if query_vector is not None:
-                sims = self._vectors[rows] @ query_vector
-                top = min(limit, len(sims))
+                sims = self._vectors[:n] @ query_vector  # a view: no copy of the matrix
+                sims[~mask] = -np.inf
+                top = min(limit, int(mask.sum()))
                 order = np.argpartition(-sims, top - 1)[:top]
-                order = order[np.argsort(-sims[order])]
-                dense_rows = [int(rows[i]) for i in order]
+                dense_rows = [int(row) for row in order[np.argsort(-sims[order])]]
             lexical = self._bm25.search(tokenize(query), allowed=allowed, limit=limit)
             picked = list(dict.fromkeys([*dense_rows, *(doc for doc, _, _ in lexical)]))
             memories = [self._memories[row] for row in picked]
