@@ -16,6 +16,7 @@ from datetime import datetime
 
 import numpy as np
 
+from proxy.memory.attributes import attribute_of
 from proxy.memory.lexical import Bm25Index, tokenize
 from proxy.memory.models import Memory
 from proxy.scope import Scope
@@ -52,6 +53,7 @@ class UserIndex:
         self._active = np.zeros(16, dtype=bool)  # present and not superseded
         self._expires = np.full(16, math.inf)  # epoch seconds; inf = never
         self._rows: dict[str, int] = {}
+        self._attributes: dict[int, str] = {}  # row -> single-valued attribute it sets
         self._bm25 = Bm25Index()
 
     def __len__(self) -> int:
@@ -81,6 +83,11 @@ class UserIndex:
                     self._bm25.add(row, tokenize(memory.text))
                 else:
                     self._bm25.remove(row)
+                key = attribute_of(memory.text)
+                if key is None:
+                    self._attributes.pop(row, None)
+                else:
+                    self._attributes[row] = key
 
     def _grow(self) -> None:
         size = len(self._vectors) * 2
@@ -99,6 +106,7 @@ class UserIndex:
                     self._vectors[row] = 0.0
                     self._active[row] = False
                     self._bm25.remove(row)
+                    self._attributes.pop(row, None)
 
     def get(self, memory_id: str) -> Memory | None:
         with self.lock:
@@ -114,53 +122,85 @@ class UserIndex:
             row = self._rows.get(memory_id)
             return None if row is None else self._vectors[row].copy()
 
-    def exact_scope(self, scope: Scope, now: datetime) -> tuple[list[Memory], np.ndarray]:
-        """Live memories stored under exactly this scope, with their vectors (for writes)."""
+    def _live_mask(self, scope: Scope, now: datetime, exact: bool) -> np.ndarray:
+        """Rows alive now and in scope (`exact`: stored under exactly this scope). Hold the lock."""
+        n = len(self._memories)
+        mask = self._active[:n] & (self._expires[:n] > now.timestamp())
+        if exact or scope.session_id is not None or scope.agent_id is not None:
+            match = (lambda m: m.scope == scope) if exact else (lambda m: in_scope(m, scope))
+            for row in np.flatnonzero(mask).tolist():
+                if not match(self._memories[row]):
+                    mask[row] = False
+        return mask
+
+    def nearest(
+        self, scope: Scope, vector: np.ndarray, now: datetime
+    ) -> tuple[Memory, float] | None:
+        """The live memory most similar to `vector` under exactly this scope (write dedup)."""
         with self.lock:
-            rows = [
-                row
-                for row, m in enumerate(self._memories)
-                if m is not None and m.scope == scope and m.live(now)
+            mask = self._live_mask(scope, now, exact=True)
+            if not mask.any():
+                return None
+            sims = self._vectors[: len(mask)] @ vector
+            sims[~mask] = -np.inf
+            row = int(np.argmax(sims))
+            return self._memories[row], float(sims[row])  # type: ignore[return-value]
+
+    def with_attribute(self, scope: Scope, key: str, now: datetime) -> list[Memory]:
+        """Live memories under exactly this scope that set the same single-valued attribute."""
+        with self.lock:
+            rows = [row for row, k in self._attributes.items() if k == key]
+            expiry = now.timestamp()
+            return [
+                m
+                for m in (self._memories[row] for row in rows)
+                if m is not None
+                and m.scope == scope
+                and m.status == "active"
+                and self._expires[self._rows[m.id]] > expiry
             ]
-            return [self._memories[row] for row in rows], self._vectors[rows].copy()  # type: ignore[misc]
 
     def candidates(
         self, scope: Scope, query_vector: np.ndarray | None, query: str, limit: int, now: datetime
     ) -> Candidates:
         """The best `limit` live memories by cosine and by BM25, restricted to `scope`."""
+        tokens = tokenize(query)
         with self.lock:
-            n = len(self._memories)
-            mask = self._active[:n] & (self._expires[:n] > now.timestamp())
-            if scope.session_id is not None or scope.agent_id is not None:
-                for row in np.flatnonzero(mask).tolist():
-                    if not in_scope(self._memories[row], scope):  # type: ignore[arg-type]
-                        mask[row] = False
+            mask = self._live_mask(scope, now, exact=False)
             if not mask.any():
                 return Candidates(
                     [], np.zeros((0, self._vectors.shape[1])), np.zeros(0), {}, {}, {}
                 )
             # BM25 holds active rows only: a filter is needed just when some are out of scope.
             allowed = None if mask.sum() == len(self._bm25) else mask
-            dense_rows: list[int] = []
-            if query_vector is not None:
-                sims = self._vectors[:n] @ query_vector  # a view: no copy of the matrix
-                sims[~mask] = -np.inf
-                top = min(limit, int(mask.sum()))
-                order = np.argpartition(-sims, top - 1)[:top]
-                dense_rows = [int(row) for row in order[np.argsort(-sims[order])]]
-            lexical = self._bm25.search(tokenize(query), allowed=allowed, limit=limit)
-            picked = list(dict.fromkeys([*dense_rows, *(doc for doc, _, _ in lexical)]))
-            memories = [self._memories[row] for row in picked]
-            vectors = self._vectors[picked].copy()
+            lexical = self._bm25.search(tokens, allowed=allowed, limit=limit)
+            vectors = self._vectors  # rows < len(mask) are only ever rewritten in place
+            memories_ref = self._memories
+        # The matrix product runs outside the lock (numpy releases the GIL), so concurrent
+        # requests of one user search in parallel instead of queueing.
+        dense_rows: list[int] = []
+        if query_vector is not None:
+            sims = vectors[: len(mask)] @ query_vector
+            sims[~mask] = -np.inf
+            top = min(limit, int(mask.sum()))
+            order = np.argpartition(-sims, top - 1)[:top]
+            dense_rows = [int(row) for row in order[np.argsort(-sims[order])]]
+        picked = [
+            row
+            for row in dict.fromkeys([*dense_rows, *(doc for doc, _, _ in lexical)])
+            if memories_ref[row] is not None  # deleted since the snapshot
+        ]
+        memories = [memories_ref[row] for row in picked]
+        picked_vectors = vectors[picked]
         similarities = (
-            vectors @ query_vector
+            picked_vectors @ query_vector
             if query_vector is not None
             else np.zeros(len(picked), dtype=np.float32)
         )
         position = {row: i for i, row in enumerate(picked)}
         return Candidates(
             memories=memories,  # type: ignore[arg-type]
-            vectors=vectors,
+            vectors=picked_vectors,
             similarities=similarities,
             dense_rank={position[row]: rank for rank, row in enumerate(dense_rows)},
             lexical_rank={position[doc]: rank for rank, (doc, _, _) in enumerate(lexical)},

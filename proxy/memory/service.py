@@ -132,8 +132,8 @@ class MemoryService:
         events: list[Event] = []
         with_vectors: dict[str, np.ndarray] = {}
         for position, (fact, vector) in enumerate(zip(facts, vectors, strict=True)):
-            live, live_vectors = index.exact_scope(scope, now)
-            duplicate = _most_similar(live, live_vectors, vector, self.dedup_similarity)
+            nearest = index.nearest(scope, vector, now)
+            duplicate = nearest[0] if nearest and nearest[1] >= self.dedup_similarity else None
             if duplicate is not None:
                 memory = replace(
                     duplicate,
@@ -170,7 +170,7 @@ class MemoryService:
                 events.append(_event(memory, "ADD", None, now, source=source, extractor=extractor))
                 result.added.append(memory)
                 memory = self._settle_attribute(
-                    memory, index, live, now, changed, events, result, extractor
+                    memory, index, now, changed, events, result, extractor
                 )
             changed[memory.id] = memory
             with_vectors[memory.id] = vector
@@ -184,7 +184,6 @@ class MemoryService:
         self,
         memory: Memory,
         index: UserIndex,
-        live: list[Memory],
         now: datetime,
         changed: dict[str, Memory],
         events: list[Event],
@@ -195,8 +194,8 @@ class MemoryService:
         key = attribute_of(memory.text)
         if key is None:
             return memory
-        for other in live:
-            if other.id == memory.id or attribute_of(other.text) != key:
+        for other in index.with_attribute(memory.scope, key, now):
+            if other.id == memory.id:
                 continue
             if other.occurred_at <= memory.occurred_at:
                 old = replace(other, status="superseded", superseded_by=memory.id, updated_at=now)
@@ -335,17 +334,9 @@ class MemoryService:
         """Load the model and touch the store before the first request, not during it."""
         self.embedder.embed(["warm up"], "passage")
         self.embedder.embed(["warm up"], "query")
-        self.store.count()
-
-
-def _most_similar(
-    memories: list[Memory], vectors: np.ndarray, vector: np.ndarray, threshold: float
-) -> Memory | None:
-    if not memories:
-        return None
-    sims = vectors @ vector
-    best = int(np.argmax(sims))
-    return memories[best] if sims[best] >= threshold else None
+        # A filtered read makes chromadb load its segments now: the first search after a restart
+        # took 1.3 s at 315k memories without this (bench/scale.py).
+        self.store.load_user("\x00warm-up")
 
 
 def _event(
