@@ -15,36 +15,35 @@ machine; the ratios between direct and proxied calls in one run are what count.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import platform
+import random
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
+if str(ROOT) not in sys.path:  # the repo root: `proxy` and `tests` import from a plain checkout
     sys.path.insert(0, str(ROOT))
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import contextlib  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import random  # noqa: E402
-import shlex  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections import Counter  # noqa: E402
-from collections.abc import Awaitable, Callable, Iterator, Sequence  # noqa: E402
-from dataclasses import asdict, dataclass, field  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
-from typing import Any  # noqa: E402
-
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "overhead.json"
 DEFAULT_DATA = Path(tempfile.gettempdir()) / "memory-proxy-bench" / "overhead-data"
@@ -59,6 +58,8 @@ ANSWER = (
 USERS = {"bench-1k": 1_000, "bench-10k": 10_000}
 SCENARIOS = {"off": None, "mem-1k": "bench-1k", "mem-10k": "bench-10k"}
 FACTS_PER_TURN = 10
+# None of the templates below states a single-valued attribute ("I live in", "I work as", "my
+# favourite X is"): the proxy would let the newest supersede the others.
 SEED_CONCURRENCY = 8
 PRE_DEDUP = 0.88  # below the proxy's 0.92 write de-duplication, with a margin
 
@@ -118,7 +119,9 @@ class Child:
                         self.ready_s = time.perf_counter() - self.started_at
                         return self.ready_s
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{self.name} not ready in {deadline_s} s:\n{self.log_tail()}")
+                    raise TimeoutError(
+                        f"{self.name} not ready in {deadline_s} s:\n{self.log_tail()}"
+                    )
                 time.sleep(0.02)  # poll interval, not a wait for readiness
 
     def stop(self, timeout: float = 30.0) -> int | None:
@@ -257,9 +260,18 @@ FOODS = (
     "laksa rendang satay gyoza okonomiyaki schnitzel fondue raclette"
 ).split()
 SIDES = (
-    "garlic bread pickled onions fresh coriander lime wedges chili oil toasted sesame "
-    "roasted peppers sour cream basmati rice steamed greens crusty sourdough"
-).split("  ")
+    "garlic bread",
+    "pickled onions",
+    "fresh coriander",
+    "lime wedges",
+    "chili oil",
+    "toasted sesame",
+    "roasted peppers",
+    "sour cream",
+    "basmati rice",
+    "steamed greens",
+    "crusty sourdough",
+)
 ANIMALS = (
     "cat dog rabbit parrot hamster tortoise ferret goldfish iguana cockatiel guinea-pig "
     "hedgehog canary gecko chinchilla"
@@ -333,9 +345,9 @@ TEMPLATES = (
     "I travelled to {city} by train in {month} {year} and loved the {place}.",
     "My {relative} {name} lives in {city} and works as a {job}.",
     "I have been learning to play the {instrument} since {year}.",
-    "My favourite dish is {food} with {side}.",
+    "I often order {food} with {side} at a {adj} restaurant in {city}.",
     "I adopted a {colour} {animal} named {pet} in {year}.",
-    "I work as a {job} at a {adj} office in {city}.",
+    "I worked as a {job} at a {adj} office in {city} for {age} months.",
     "I am allergic to {allergen}, so I skip {food} at restaurants.",
     "I usually go {sport_ing} on {weekday} mornings with {name}.",
     "I speak {language} at home and I am studying {language2} at night.",
@@ -434,14 +446,16 @@ class FactSource:
             self._vectors = self._embed(list(existing))
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        chunks = [self._embedder.embed(texts[i : i + 256], "passage") for i in range(0, len(texts), 256)]
+        chunks = [
+            self._embedder.embed(texts[i : i + 256], "passage") for i in range(0, len(texts), 256)
+        ]
         return np.concatenate(chunks).astype(np.float32)
 
     def take(self, count: int) -> list[str]:
         kept: list[str] = []
         while len(kept) < count:
             batch: list[str] = []
-            while len(batch) < max(64, 2 * (count - len(kept))) and len(batch) < 2048:
+            while len(batch) < min(max(64, 2 * (count - len(kept))), 1024):
                 text = fill(self._rng.choice(TEMPLATES), self._rng)
                 if text not in self._seen:
                     self._seen.add(text)
@@ -450,14 +464,21 @@ class FactSource:
                 kept += batch[: count - len(kept)]
                 continue
             vectors = self._embed(batch)
-            for text, vector in zip(batch, vectors, strict=True):
-                if len(kept) >= count:
+            # Against everything kept so far in one product, then within the batch.
+            prior = self._vectors @ vectors.T if len(self._vectors) else None
+            accepted: list[int] = []
+            for i in range(len(batch)):
+                if len(kept) + len(accepted) >= count:
                     break
-                if len(self._vectors) and float(np.max(self._vectors @ vector)) >= PRE_DEDUP:
+                close = prior is not None and float(prior[:, i].max()) >= PRE_DEDUP
+                if not close and accepted:
+                    close = float((vectors[accepted] @ vectors[i]).max()) >= PRE_DEDUP
+                if close:
                     self.rejected += 1
-                    continue
-                kept.append(text)
-                self._vectors = np.vstack([self._vectors, vector[None, :]])
+                else:
+                    accepted.append(i)
+            kept += [batch[i] for i in accepted]
+            self._vectors = np.concatenate([self._vectors, vectors[accepted]])
         return kept
 
 
@@ -474,11 +495,18 @@ def chat_body(content: str, *, stream: bool) -> dict[str, Any]:
 
 
 def memory_count(proxy_url: str, user: str) -> tuple[int, list[str]]:
+    """The user's live memories (GET /memories, every page)."""
+    texts: list[str] = []
+    params: dict[str, str | int] = {"user_id": user, "limit": 1000}
     with httpx.Client(timeout=120, trust_env=False) as client:
-        response = client.get(f"{proxy_url}/memories", params={"user_id": user})
-        response.raise_for_status()
-        data = response.json()["data"]
-    return len(data), [m["text"] for m in data]
+        while True:
+            response = client.get(f"{proxy_url}/memories", params=params)
+            response.raise_for_status()
+            page = response.json()
+            texts += [m["text"] for m in page["data"]]
+            if not page.get("next_cursor"):
+                return len(texts), texts
+            params["cursor"] = page["next_cursor"]
 
 
 def flush(proxy_url: str, deadline_s: float) -> float:
@@ -502,7 +530,9 @@ async def send_turns(proxy_url: str, user: str, messages: list[str]) -> dict[str
     }
     statuses: Counter[int] = Counter()
     queue = iter(messages)
-    limits = httpx.Limits(max_connections=SEED_CONCURRENCY, max_keepalive_connections=SEED_CONCURRENCY)
+    limits = httpx.Limits(
+        max_connections=SEED_CONCURRENCY, max_keepalive_connections=SEED_CONCURRENCY
+    )
     async with httpx.AsyncClient(
         base_url=proxy_url, timeout=120, limits=limits, trust_env=False
     ) as client:
@@ -518,7 +548,9 @@ async def send_turns(proxy_url: str, user: str, messages: list[str]) -> dict[str
     return {str(k): v for k, v in statuses.items()}
 
 
-def seed_user(proxy_url: str, user: str, target: int, run: Callable[[Awaitable[Any]], Any]) -> dict[str, Any]:
+def seed_user(
+    proxy_url: str, user: str, target: int, run: Callable[[Awaitable[Any]], Any]
+) -> dict[str, Any]:
     count, texts = memory_count(proxy_url, user)
     report: dict[str, Any] = {"user": user, "target": target, "before": count, "rounds": []}
     if count >= target:
@@ -561,6 +593,8 @@ def seed_user(proxy_url: str, user: str, target: int, run: Callable[[Awaitable[A
             f"{total_s:.1f} s ({round_report['memories_per_s']} memories/s); now {count}"
         )
     report.update(after=count, cached=False, pre_dedup_rejected=source.rejected)
+    with httpx.Client(timeout=30, trust_env=False) as client:
+        report["healthz_after"] = client.get(f"{proxy_url}/healthz").json()
     rounds = report["rounds"]
     stored_total = sum(r["stored"] for r in rounds)
     seconds = sum(r["total_s"] for r in rounds)
@@ -583,6 +617,7 @@ class Sample:
 class Side:
     samples: list[Sample] = field(default_factory=list)
     errors: int = 0
+    error_kinds: Counter[str] = field(default_factory=Counter)
     wall_s: float = 0.0
     cpu_s: float = 0.0  # the proxy process's CPU during this side's blocks
 
@@ -626,15 +661,17 @@ async def run_block(
             next_index += 1
             try:
                 sample = await one_request(client, bodies(index), headers, stream)
-            except httpx.HTTPError:
+            except httpx.HTTPError as exc:
                 if side is not None:
                     side.errors += 1
+                    side.error_kinds[type(exc).__name__] += 1
                 continue
             if side is not None:
                 if sample.status == 200:
                     side.samples.append(sample)
                 else:
                     side.errors += 1
+                    side.error_kinds[f"HTTP {sample.status}"] += 1
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
@@ -677,12 +714,18 @@ async def run_cell(
         question = f"{QUESTION} (ref {salt}-{index})"  # defeats the proxy's query-vector cache
         return json.dumps(chat_body(question, stream=stream)).encode()
 
-    cell = Cell(scenario, "stream" if stream else "json", concurrency, requests, block, Side(), Side())
+    cell = Cell(
+        scenario, "stream" if stream else "json", concurrency, requests, block, Side(), Side()
+    )
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     timeout = httpx.Timeout(120.0)
     async with (
-        httpx.AsyncClient(base_url=direct_url, limits=limits, timeout=timeout, trust_env=False) as direct,
-        httpx.AsyncClient(base_url=proxy_url, limits=limits, timeout=timeout, trust_env=False) as proxy,
+        httpx.AsyncClient(
+            base_url=direct_url, limits=limits, timeout=timeout, trust_env=False
+        ) as direct,
+        httpx.AsyncClient(
+            base_url=proxy_url, limits=limits, timeout=timeout, trust_env=False
+        ) as proxy,
     ):
         warm = max(2 * concurrency, 20)  # opens the connections, loads the user's index
         await run_block(direct, bodies, headers, stream, warm, concurrency, None)
@@ -696,10 +739,14 @@ async def run_cell(
                 order = ("direct", "proxy") if i % 2 == 0 else ("proxy", "direct")  # ABBA
                 for target in order:
                     if target == "direct":
-                        await run_block(direct, bodies, headers, stream, size, concurrency, cell.direct)
+                        await run_block(
+                            direct, bodies, headers, stream, size, concurrency, cell.direct
+                        )
                     else:
                         cpu = proc_cpu_s(proxy_pid)
-                        await run_block(proxy, bodies, headers, stream, size, concurrency, cell.proxy)
+                        await run_block(
+                            proxy, bodies, headers, stream, size, concurrency, cell.proxy
+                        )
                         cell.proxy.cpu_s += proc_cpu_s(proxy_pid) - cpu
         finally:
             gc.enable()
@@ -726,6 +773,7 @@ def summarise(cell: Cell) -> dict[str, Any]:
         out[name] = {
             "ok": len(side.samples),
             "errors": side.errors,
+            "error_kinds": dict(side.error_kinds),
             "latency_ms": {f"p{q}": _r(pct(totals, q)) for q in (50, 95, 99)}
             | {"mean": _r(float(np.mean(totals)) * 1000 if totals else None)},
             "ttfb_ms": {f"p{q}": _r(pct(ttfbs, q)) for q in (50, 95, 99)} if ttfbs else None,
@@ -760,15 +808,16 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def print_table(rows: list[dict[str, Any]]) -> None:
+def print_table(rows: list[dict[str, Any]], *, header: bool = True, ttfb: bool = True) -> None:
     head = (
         f"{'scenario':<8} {'mode':<6} {'c':>3} {'n':>5} | "
         f"{'direct p50/p95/p99 ms':>22} | {'proxy p50/p95/p99 ms':>22} | "
         f"{'added p50/p95/p99 ms':>22} | {'rps dir':>7} {'rps prx':>7} | "
         f"{'cpu ms':>6} | memory status"
     )
-    print(head)
-    print("-" * len(head))
+    if header:
+        print(head)
+        print("-" * len(head))
     for row in rows:
         d, p, a = row["direct"]["latency_ms"], row["proxy"]["latency_ms"], row["added_ms"]
         trio = lambda x: f"{fmt(x['p50'])}/{fmt(x['p95'])}/{fmt(x['p99'])}"  # noqa: E731
@@ -783,7 +832,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             f"{fmt(row['proxy_cpu_ms_per_request']):>6} | {status}"
         )
     streams = [r for r in rows if r["mode"] == "stream"]
-    if streams:
+    if streams and ttfb:
         print()
         head = (
             f"{'scenario':<8} {'c':>3} | {'TTFB direct p50/p95/p99 ms':>26} | "
@@ -805,7 +854,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="few requests per cell (smoke run)")
     parser.add_argument("--skip-10k", action="store_true", help="no 10k-memory user (no seeding)")
     parser.add_argument("--concurrency", default="1,16,64", help="comma-separated levels")
@@ -848,7 +899,18 @@ def py_spy(pid: int, output: Path | None) -> Iterator[None]:
         yield
         return
     binary = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    command = [binary, "record", "--format", "raw", "--rate", "200", "-o", str(output), "-p", str(pid)]
+    command = [
+        binary,
+        "record",
+        "--format",
+        "raw",
+        "--rate",
+        "200",
+        "-o",
+        str(output),
+        "-p",
+        str(pid),
+    ]
     recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         yield
@@ -890,6 +952,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "platform": platform.platform(),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         },
         "parameters": {
             "concurrency": concurrencies,
@@ -917,7 +980,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             upstream = start_upstream(workdir)
             upstream.wait_ready("/v1/models", 60)
             result["processes"]["upstream_start_to_ready_s"] = round(upstream.ready_s, 3)
-            print(f"fake upstream {upstream.url} ready in {upstream.ready_s:.2f} s (pid {upstream.pid})")
+            print(f"fake upstream ready in {upstream.ready_s:.2f} s (pid {upstream.pid})")
 
             # Phase 1: seed (or find cached) memories, then restart the proxy for a clean process.
             if users:
@@ -945,34 +1008,41 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"proxy ready in {proxy.ready_s:.2f} s (pid {proxy.pid}), idle RSS "
                 f"{mib(idle.get('VmRSS'))} MiB"
             )
+            # The first memory request of each user after the restart loads that user's index
+            # from the store (nothing else has touched it yet); the second one is warm.
             cold: dict[str, Any] = {}
-            for user in users:
-                count, _ = memory_count(proxy.url, user) if user else (0, [])
-                result["seeding"].setdefault(user, {})["stored_for_load"] = count
-                with httpx.Client(base_url=proxy.url, timeout=120, trust_env=False) as client:
-                    started = time.perf_counter()
-                    response = client.post(
-                        "/v1/chat/completions",
-                        json=chat_body(QUESTION + " (cold)", stream=False),
-                        headers={"X-User-Id": user, "X-Memory-Mode": "read-only"},
-                    )
-                    cold[user] = {
-                        "first_request_ms": round((time.perf_counter() - started) * 1000, 1),
-                        "memory_status": response.headers.get("x-memory-status"),
-                        "memory_count": response.headers.get("x-memory-count"),
-                        "stored_memories": count,
-                    }
-            result["processes"]["cold_first_request"] = cold
+            with httpx.Client(base_url=proxy.url, timeout=120, trust_env=False) as client:
+                for user in users:
+                    cold[user] = {}
+                    for attempt in ("first", "second"):
+                        started = time.perf_counter()
+                        response = client.post(
+                            "/v1/chat/completions",
+                            json=chat_body(f"{QUESTION} ({attempt})", stream=False),
+                            headers={"X-User-Id": user, "X-Memory-Mode": "read-only"},
+                        )
+                        cold[user][attempt] = {
+                            "ms": round((time.perf_counter() - started) * 1000, 1),
+                            "memory_status": response.headers.get("x-memory-status"),
+                            "memory_count": response.headers.get("x-memory-count"),
+                        }
+            result["processes"]["cold_requests"] = cold
             result["processes"]["proxy_rss_after_user_load_mib"] = mib(
                 proc_status(proxy.pid).get("VmRSS")
             )
-            print(f"cold first memory request per user: {cold}")
+            for user in users:
+                count, _ = memory_count(proxy.url, user)
+                result["seeding"].setdefault(user, {})["stored_for_load"] = count
+                cold[user]["stored_memories"] = count
+            print(f"first and second memory request per user after the restart: {cold}")
 
             for scenario in scenarios:
                 for mode in modes:
                     profiling = args.profile if scenario == "mem-10k" else None
                     if profiling is not None and mode == "stream":
-                        profiling = profiling.with_name(profiling.stem + "-stream" + profiling.suffix)
+                        profiling = profiling.with_name(
+                            profiling.stem + "-stream" + profiling.suffix
+                        )
                     with py_spy(proxy.pid, profiling):
                         for concurrency in concurrencies:
                             requests = requests_for(args, concurrency)
@@ -995,7 +1065,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                             if user is not None:
                                 row["stored_memories"] = result["seeding"][user]["stored_for_load"]
                             result["cells"].append(row)
-                            print_table([row])
+                            print_table([row], header=not result["cells"][:-1], ttfb=False)
             status = proc_status(proxy.pid)
             result["processes"] |= {
                 "proxy_peak_rss_mib": mib(status.get("VmHWM")),
@@ -1006,14 +1076,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             for child in (proxy, upstream):
                 if child is not None:
                     child.stop()
+    result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print()
     print_table(result["cells"])
     processes = result["processes"]
     print(
-        f"\nproxy: start to healthy {processes.get('proxy_start_to_healthy_s')} s, idle RSS "
-        f"{processes.get('proxy_idle_rss_mib')} MiB, peak RSS {processes.get('proxy_peak_rss_mib')} "
-        f"MiB (seeding process peak {processes.get('seeding_proxy_peak_rss_mib')} MiB); upstream "
-        f"peak RSS {processes.get('upstream_peak_rss_mib')} MiB"
+        f"\nproxy: start to healthy {processes.get('proxy_start_to_healthy_s')} s, "
+        f"idle RSS {processes.get('proxy_idle_rss_mib')} MiB, "
+        f"peak RSS {processes.get('proxy_peak_rss_mib')} MiB "
+        f"(phase-1 process, seeding or cache check: "
+        f"{processes.get('seeding_proxy_peak_rss_mib')} MiB); "
+        f"upstream peak RSS {processes.get('upstream_peak_rss_mib')} MiB"
     )
     for user, seeding in result["seeding"].items():
         print(
