@@ -7,6 +7,9 @@ to the turn(s) of its speaker whose text best contains it (token containment >= 
 
     python bench/locomo.py --limit-conversations 1
     python bench/locomo.py --budget 1200 --out bench/results/locomo-1200.json
+
+Each missed evidence turn is classified: never stored (the extractor kept nothing from it),
+superseded (its memory was replaced by a newer statement), or stored but not injected.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
 import asyncio
+import hashlib
 import json
 import re
 import shlex
@@ -39,7 +43,6 @@ from tests.servers import ServerThread
 
 ROOT = Path(__file__).resolve().parents[1]
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
-KS = (5, 10, 20)
 WORD_RE = re.compile(r"\w+")
 EVIDENCE_RE = re.compile(r"D:?(\d+):(\d+)")  # "D8:6; D9:17", "D:11:26", "D30:05"
 LINE_RE = re.compile(r"^- \[\d{4}-\d{2}-\d{2}\] (.*)$", re.MULTILINE)
@@ -140,6 +143,14 @@ def injected(system_text: str) -> tuple[list[str], str]:
     return LINE_RE.findall(block), block
 
 
+def code_digest() -> str:
+    """Which proxy code was measured (others change it while benchmarks run)."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "proxy").rglob("*.py")):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -177,29 +188,82 @@ async def replay(client: httpx.AsyncClient, convs: list[Conversation], concurren
     bar.close()
 
 
+async def list_memories(client: httpx.AsyncClient, user: str) -> list[dict[str, Any]]:
+    """Every memory of the user, superseded ones included, all pages."""
+    items: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"user_id": user, "limit": 1000, "include_superseded": "true"}
+    while True:
+        response = await client.get("/memories", params=params)
+        response.raise_for_status()
+        page = response.json()
+        items += page["data"]
+        if not page.get("has_more") or not page.get("next_cursor"):
+            return items
+        params["cursor"] = page["next_cursor"]
+
+
+@dataclass
+class Store:
+    """What the proxy kept, attributed to turns."""
+
+    texts: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # user: text -> dia_ids
+    live: set[tuple[str, str]] = field(default_factory=set)  # (sample_id, dia_id) with a memory
+    superseded: set[tuple[str, str]] = field(default_factory=set)  # ... with a replaced one
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+async def index_store(client: httpx.AsyncClient, convs: list[Conversation]) -> Store:
+    store = Store()
+    for conv in convs:
+        for speaker in conv.speakers:
+            own = [t for t in conv.turns if t.speaker == speaker]
+            mapping: dict[str, set[str]] = {}
+            for memory in await list_memories(client, conv.user(speaker)):
+                ids = attribute(memory["text"], speaker, own)
+                store.counts["unattributed"] += not ids
+                if memory.get("status", "active") == "superseded":
+                    store.counts["superseded"] += 1
+                    store.superseded |= {(conv.sample_id, i) for i in ids}
+                else:
+                    store.counts["live"] += 1
+                    mapping[memory["text"]] = ids
+                    store.live |= {(conv.sample_id, i) for i in ids}
+            store.texts[conv.user(speaker)] = mapping
+    return store
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     convs, skipped = load(args.data, args.limit_conversations)
     replies = {f"replay/{c.sample_id}/{t.dia_id}": t.reply for c in convs for t in c.turns}
     upstream = FakeUpstream(reply=lambda body: replies.get(str(body.get("model")), "ok"))
     fake = ServerThread(upstream.app).start()
-    defaults = RetrievalSettings()
     retrieval = RetrievalSettings(
         top_k=args.top_k,
         token_budget=args.token_budget if args.token_budget is not None else args.budget // 2,
-        min_similarity=defaults.min_similarity
-        if args.min_similarity is None
-        else args.min_similarity,
-        timeout_ms=args.timeout_ms or defaults.timeout_ms,
+        min_similarity=args.min_similarity,
+        timeout_ms=args.timeout_ms,
     )
+    digest = code_digest()
     with tempfile.TemporaryDirectory(prefix="locomo-") as tmp:
         settings = Settings(upstream_url=f"{fake.url}/v1", data_dir=Path(tmp), retrieval=retrieval)
         proxy = ServerThread(create_app(settings)).start()
         try:
             async with httpx.AsyncClient(base_url=proxy.url, timeout=900) as client:
-                return await measure(args, client, upstream, convs, skipped, settings)
+                result = await measure(args, client, upstream, convs)
         finally:
             proxy.stop()
             fake.stop()
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": shlex.join([sys.executable, *sys.argv]),
+        "data": str(args.data),
+        "proxy_code_sha256": digest,
+        "settings": retrieval.model_dump(),
+        "budget_total": retrieval.token_budget * 2,
+        "conversations": len(convs),
+        "questions_skipped_no_evidence": skipped,
+        **result,
+    }
 
 
 async def measure(
@@ -207,8 +271,6 @@ async def measure(
     client: httpx.AsyncClient,
     upstream: FakeUpstream,
     convs: list[Conversation],
-    skipped: int,
-    settings: Settings,
 ) -> dict[str, Any]:
     n_turns = sum(len(c.turns) for c in convs)
     started = time.perf_counter()
@@ -216,33 +278,16 @@ async def measure(
     replayed = time.perf_counter() - started
     (await client.post("/memories/flush", params={"timeout": 600})).raise_for_status()
     ingest_s = time.perf_counter() - started
-
-    # memory text -> dia_ids, per user; and which turns got at least one memory
-    maps: dict[str, dict[str, set[str]]] = {}
-    stored_turns: set[tuple[str, str]] = set()
-    n_memories = unattributed = 0
-    for conv in convs:
-        for speaker in conv.speakers:
-            response = await client.get("/memories", params={"user_id": conv.user(speaker)})
-            response.raise_for_status()
-            own = [t for t in conv.turns if t.speaker == speaker]
-            mapping = {
-                m["text"]: attribute(m["text"], speaker, own) for m in response.json()["data"]
-            }
-            maps[conv.user(speaker)] = mapping
-            n_memories += len(mapping)
-            unattributed += sum(1 for ids in mapping.values() if not ids)
-            stored_turns |= {(conv.sample_id, i) for ids in mapping.values() for i in ids}
+    health = (await client.get("/healthz")).json().get("memory", {})
+    store = await index_store(client, convs)
 
     rows: list[dict[str, Any]] = []
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
-    missed = {"never_stored": 0, "stored_not_injected": 0}
-    dropped_examples: list[dict[str, str]] = []
+    never_stored: list[str] = []  # examples (ids only: the data's text stays out of the repo)
     bar = tqdm(total=sum(len(c.questions) for c in convs), desc="query", unit="question")
     query_started = time.perf_counter()
     for conv in convs:
-        by_id = {t.dia_id: t for t in conv.turns}
         own = {s: [t for t in conv.turns if t.speaker == s] for s in conv.speakers}
         for qi, q in enumerate(conv.questions):
             per_user: list[list[set[str]]] = []
@@ -258,33 +303,32 @@ async def measure(
                 latencies.append(time.perf_counter() - t0)
                 response.raise_for_status()
                 statuses[response.headers.get("x-memory-status", "?")] += 1
-                texts, block = injected(upstream.last_chat().system_text())
+                seen = upstream.last_chat()  # queries run one at a time
+                assert seen.json["model"] == tag, "the upstream saw another request"
+                texts, block = injected(seen.system_text())
                 tokens += estimate_tokens(block) if block else 0
-                mapping = maps[conv.user(speaker)]
+                mapping = store.texts[conv.user(speaker)]
                 per_user.append(
-                    [
-                        mapping[t] if t in mapping else attribute(t, speaker, own[speaker])
-                        for t in texts
-                    ]
+                    [mapping.get(t) or attribute(t, speaker, own[speaker]) for t in texts]
                 )
             order = interleave(*per_user)
             evidence = set(q.evidence)
             row: dict[str, Any] = {"category": q.category, "tokens": tokens, "n": len(order)}
-            for k in KS:
+            for k in args.ks:
                 found = evidence & set().union(*order[:k])
                 row[f"@{k}"] = len(found) / len(evidence)
                 row[f"all@{k}"] = float(found == evidence)
             covered = evidence & set().union(*order)
+            live = {e for e in evidence if (conv.sample_id, e) in store.live}
+            replaced = {e for e in evidence - live if (conv.sample_id, e) in store.superseded}
             row["budget"] = len(covered) / len(evidence)
-            for dia_id in evidence - covered:
-                if (conv.sample_id, dia_id) in stored_turns:
-                    missed["stored_not_injected"] += 1
-                else:
-                    missed["never_stored"] += 1
-                    if len(dropped_examples) < args.examples:
-                        dropped_examples.append(
-                            {"dia_id": f"{conv.sample_id}/{dia_id}", "text": by_id[dia_id].message}
-                        )
+            row["stored"] = len(live) / len(evidence)  # the ceiling: evidence with a live memory
+            row["missed_not_injected"] = len(live - covered)
+            row["missed_superseded"] = len(replaced)
+            row["missed_never_stored"] = len(evidence - live - replaced)
+            for dia_id in sorted(evidence - live - replaced):
+                if len(never_stored) < args.examples:
+                    never_stored.append(f"{conv.sample_id}/{dia_id}")
             rows.append(row)
             bar.update()
     bar.close()
@@ -295,30 +339,22 @@ async def measure(
         name: [r for r in rows if r["category"] == cat] for cat, name in CATEGORIES.items()
     }
     return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": shlex.join([sys.executable, *sys.argv]),
-        "data": str(args.data),
-        "settings": settings.retrieval.model_dump(),
-        "budget_total": settings.retrieval.token_budget * 2,
-        "conversations": len(convs),
         "questions": len(rows),
-        "questions_skipped_no_evidence": skipped,
-        "recall": {name: _summary(group) for name, group in groups.items()},
-        "tokens": {
-            "mean": mean([r["tokens"] for r in rows]),
-            "p95": pct(_col(rows, "tokens"), 0.95),
-        },
-        "memories_injected_per_question": mean(_col(rows, "n")),
+        "recall": {name: summary(group, args.ks) for name, group in groups.items()},
+        "tokens": {"mean": mean(col(rows, "tokens")), "p95": pct(col(rows, "tokens"), 0.95)},
+        "memories_injected_per_question": mean(col(rows, "n")),
         "store": {
             "turns": n_turns,
-            "memories": n_memories,
-            "memories_unattributed": unattributed,
-            "turns_with_a_memory": len(stored_turns),
+            "memories": store.counts["live"],
+            "memories_superseded": store.counts["superseded"],
+            "memories_unattributed": store.counts["unattributed"],
+            "turns_with_a_memory": len(store.live),
             "evidence_turns": len(evidence_turns),
-            "evidence_turns_with_a_memory": len(evidence_turns & stored_turns),
+            "evidence_turns_with_a_memory": len(evidence_turns & store.live),
+            "writer": health.get("writes"),
+            "backlog": health.get("backlog"),
         },
-        "missed_evidence_at_budget": missed,
-        "never_stored_examples": dropped_examples,
+        "never_stored_examples": never_stored,
         "ingest": {
             "wall_s": ingest_s,
             "replay_s": replayed,
@@ -339,28 +375,39 @@ def interleave(a: list[set[str]], b: list[set[str]]) -> list[set[str]]:
     return [x for i in range(max(len(a), len(b))) for x in (*a[i : i + 1], *b[i : i + 1])]
 
 
-def _col(rows: list[dict[str, Any]], key: str) -> list[float]:
+def col(rows: list[dict[str, Any]], key: str) -> list[float]:
     return [float(r[key]) for r in rows]
 
 
-def _summary(rows: list[dict[str, Any]]) -> dict[str, float]:
-    keys = [f"@{k}" for k in KS] + ["budget", "all@10"]
-    return {"n": len(rows)} | {k: mean(_col(rows, k)) for k in keys}
+MISSED = ("missed_not_injected", "missed_superseded", "missed_never_stored")
+
+
+def summary(rows: list[dict[str, Any]], ks: list[int]) -> dict[str, float]:
+    keys = [f"@{k}" for k in ks] + ["budget", "all@10", "stored"]
+    return (
+        {"n": len(rows)}
+        | {k: mean(col(rows, k)) for k in keys if rows and k in rows[0]}
+        | {k: sum(col(rows, k)) for k in MISSED}
+    )
 
 
 def report(result: dict[str, Any]) -> None:
-    r = result["settings"]
+    r, ks = result["settings"], [k for k in result["recall"]["overall"] if k.startswith("@")]
     print(
         f"\nLoCoMo recall through the proxy: {result['conversations']} conversations, "
         f"{result['questions']} questions, top_k={r['top_k']}, "
         f"budget={result['budget_total']} ({r['token_budget']}/user), "
         f"min_similarity={r['min_similarity']}"
     )
-    print(f"{'':12} {'n':>5} {'@5':>6} {'@10':>6} {'@20':>6} {'budget':>7} {'all@10':>7}")
+    cols = [*ks, "budget", "all@10", "stored"]
+    print(
+        f"{'':12} {'n':>5} " + " ".join(f"{c:>7}" for c in cols),
+        "  missed at budget: not injected / superseded / never stored",
+    )
     for name, s in result["recall"].items():
         print(
-            f"{name:12} {s['n']:>5} {s['@5']:>6.3f} {s['@10']:>6.3f} {s['@20']:>6.3f} "
-            f"{s['budget']:>7.3f} {s['all@10']:>7.3f}"
+            f"{name:12} {s['n']:>5} " + " ".join(f"{s.get(c, float('nan')):>7.3f}" for c in cols),
+            "  " + " / ".join(f"{s[m]:.0f}" for m in MISSED),
         )
     st, ing, qry = result["store"], result["ingest"], result["query"]
     print(
@@ -369,16 +416,15 @@ def report(result: dict[str, Any]) -> None:
         f"{result['memories_injected_per_question']:.1f}"
     )
     print(
-        f"stored {st['memories']} memories from {st['turns']} turns "
-        f"({st['turns_with_a_memory']} turns with >=1 memory; {st['memories_unattributed']} "
-        f"unattributed); evidence turns stored: {st['evidence_turns_with_a_memory']}"
-        f"/{st['evidence_turns']}"
+        f"stored {st['memories']} live memories (+{st['memories_superseded']} superseded) from "
+        f"{st['turns']} turns; {st['turns_with_a_memory']} turns with a live memory; "
+        f"{st['memories_unattributed']} unattributed; evidence turns with a live memory: "
+        f"{st['evidence_turns_with_a_memory']}/{st['evidence_turns']}; writer {st['writer']}"
     )
-    print(f"missed evidence at budget: {result['missed_evidence_at_budget']}")
     print(
-        f"ingest {ing['wall_s']:.1f} s ({ing['turns_per_s']:.1f} turns/s); query "
-        f"{qry['wall_s']:.1f} s, p50 {qry['latency_p50_ms']:.1f} ms, "
-        f"p95 {qry['latency_p95_ms']:.1f} ms, status {qry['memory_status']}"
+        f"ingest {ing['wall_s']:.1f} s ({ing['turns_per_s']:.1f} turns/s, replay "
+        f"{ing['replay_s']:.1f} s); query {qry['wall_s']:.1f} s, p50 {qry['latency_p50_ms']:.1f} "
+        f"ms, p95 {qry['latency_p95_ms']:.1f} ms, status {qry['memory_status']}"
     )
 
 
@@ -392,10 +438,12 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=20, help="per user (@k needs k <= top_k)")
     parser.add_argument("--min-similarity", type=float, default=defaults.min_similarity)
     parser.add_argument("--timeout-ms", type=float, default=defaults.timeout_ms)
+    parser.add_argument("--ks", default="5,10,20", help="prefixes of the injected list to score")
     parser.add_argument("--concurrency", type=int, default=4, help="conversations replayed at once")
     parser.add_argument("--examples", type=int, default=20, help="never-stored turns to keep")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/locomo.json")
     args = parser.parse_args()
+    args.ks = sorted({int(k) for k in args.ks.split(",")} | {10})  # all@10 needs @10
     result = asyncio.run(run(args))
     report(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)

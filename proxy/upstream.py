@@ -3,6 +3,7 @@ translation of transport failures into 502/504 (done here, once)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -10,6 +11,8 @@ import httpx
 
 from proxy.errors import UpstreamTimeout, UpstreamUnreachable
 from proxy.scope import OWN_HEADERS
+
+log = logging.getLogger(__name__)
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection, never to the next hop.
 HOP_BY_HOP = frozenset(
@@ -25,6 +28,9 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+# What a reused keep-alive connection the server had just closed looks like, before any byte of
+# a response: "Server disconnected without sending a response", or a reset.
+_DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 _DROP_REQUEST = HOP_BY_HOP | OWN_HEADERS | {"host", "content-length", "accept-encoding"}
 # uvicorn sets its own date/server; lengths change when we re-frame the body.
 _DROP_RESPONSE = HOP_BY_HOP | {"content-length", "date", "server"}
@@ -83,7 +89,18 @@ class Upstream:
             url = f"{url}?{query}"
         request = self.client.build_request(method, url, headers=dict(headers), content=content)
         try:
-            return await self.client.send(request, stream=True)
+            try:
+                return await self.client.send(request, stream=True)
+            except _DROPPED as exc:
+                if not isinstance(content, bytes | None):
+                    raise  # a streamed body cannot be sent twice
+                # A pooled connection the upstream closed just as we reused it (its keep-alive
+                # timeout ran out): no answer came back, so send once more.
+                log.info("upstream dropped the connection (%s); retrying once", type(exc).__name__)
+                request = self.client.build_request(
+                    method, url, headers=dict(headers), content=content
+                )
+                return await self.client.send(request, stream=True)
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout(
                 f"the upstream did not answer in time ({type(exc).__name__})"

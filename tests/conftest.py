@@ -13,6 +13,7 @@ import openai
 import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `memory-proxy serve` does
 
 from proxy.app import create_app
 from proxy.memory.embed import MiniLMEmbedder
@@ -40,15 +41,23 @@ class Proxy:
         self.settings = settings
         self.url = server.url
         self.http = httpx.Client(base_url=server.url, timeout=30)
+        self._clients: list[openai.OpenAI] = []
 
     def client(self, user: str | None = None, **headers: str) -> openai.OpenAI:
         default_headers = {**({"X-User-Id": user} if user else {}), **headers}
-        return openai.OpenAI(
+        client = openai.OpenAI(
             base_url=f"{self.url}/v1",
             api_key="sk-test-client",
             max_retries=0,
             default_headers=default_headers,
         )
+        self._clients.append(client)  # closed with the proxy: no sockets left to the GC
+        return client
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
+        self.http.close()
 
     def flush(self) -> None:
         response = self.http.post("/memories/flush", params={"timeout": 30})
@@ -91,7 +100,7 @@ def make_proxy(
 
     yield factory
     for proxy in started:
-        proxy.http.close()
+        proxy.close()
         proxy.server.stop()
 
 
@@ -106,3 +115,23 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.01)
+
+
+# --- figures the durability, isolation and fuzz tests measured, printed after the run ---------
+
+FIGURES = pytest.StashKey[dict[str, dict[str, Any]]]()
+
+
+@pytest.fixture(scope="session")
+def figures(request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
+    """Tests record what they measured here (trials, writes lost, leaks, fuzz cases, 5xx)."""
+    return request.config.stash.setdefault(FIGURES, {})
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    measured = config.stash.get(FIGURES, {})
+    if measured:
+        terminalreporter.section("durability, isolation and fuzz figures")
+        for name, values in measured.items():
+            line = ", ".join(f"{key}={value}" for key, value in values.items())
+            terminalreporter.write_line(f"{name}: {line}")

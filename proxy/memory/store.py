@@ -6,6 +6,9 @@ other than the one asked for. Blocking: call these methods from a worker thread.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +22,16 @@ from proxy.memory.models import Memory
 from proxy.scope import Scope
 
 COLLECTION = "memories"
+RECONNECT_INTERVAL_S = 1.0
+
+
+def _embedded_client(path: Path) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    return chromadb.PersistentClient(
+        path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
+    )
 
 
 def _ts(value: datetime) -> float:
@@ -75,6 +88,9 @@ class ChromaStore:
         self._client = client
         self._name = collection
         self._embedder = embedder
+        self._files: Path | None = None  # the embedded store's folder (None: a Chroma server)
+        self._recovery = threading.Lock()
+        self._reconnected_at = -RECONNECT_INTERVAL_S
         self._collection = self._open()
         stored = (self._collection.metadata or {}).get("embedder")
         if stored and stored != embedder:
@@ -99,12 +115,11 @@ class ChromaStore:
                     ssl=url.scheme == "https",
                     settings=chroma_settings,
                 )
-            else:
-                (data_dir / "chroma").mkdir(parents=True, exist_ok=True)
-                client = chromadb.PersistentClient(
-                    path=str(data_dir / "chroma"), settings=chroma_settings
-                )
-            return cls(client, embedder)
+                return cls(client, embedder)
+            (data_dir / "chroma").mkdir(parents=True, exist_ok=True)
+            store = cls(_embedded_client(data_dir / "chroma"), embedder)
+            store._files = data_dir / "chroma"
+            return store
         except MemoryUnavailable:
             raise
         except Exception as exc:  # chromadb raises many types; translate them here, once
@@ -119,15 +134,37 @@ class ChromaStore:
         )
 
     def _call(self, method: str, **kwargs: Any) -> Any:
+        collection = self._collection
         try:
-            return getattr(self._collection, method)(**kwargs)
+            return getattr(collection, method)(**kwargs)
         except Exception as first:
-            # A collection deleted or recreated under us (server restart, wiped dir): reopen once.
             try:
-                self._collection = self._open()
+                self._recover(collection)
                 return getattr(self._collection, method)(**kwargs)
             except Exception as exc:
                 raise MemoryUnavailable(f"memory store {method} failed: {exc}") from first
+
+    def _recover(self, failed: Any) -> None:
+        """Reopen after a failed call: the collection may have been deleted or recreated under
+        us (server restart, wiped dir); the embedded store's files may have been moved away and
+        back, or restored from a copy, leaving our SQLite handles stale for good. So the embedded
+        client is rebuilt too (at most once a second), but only while its files are there: a
+        store that vanished is an outage, never silently replaced by an empty one."""
+        with self._recovery:
+            if self._collection is not failed:
+                return  # another thread has already reopened it
+            files = self._files
+            now = time.monotonic()
+            if (
+                files is not None
+                and (files / "chroma.sqlite3").is_file()
+                and now - self._reconnected_at >= RECONNECT_INTERVAL_S
+            ):
+                self._reconnected_at = now
+                with contextlib.suppress(Exception):  # the old client is broken anyway
+                    self._client.close()  # the last reference: chromadb drops its cached system
+                self._client = _embedded_client(files)
+            self._collection = self._open()
 
     def upsert(self, memories: Sequence[Memory], vectors: np.ndarray) -> None:
         if not memories:

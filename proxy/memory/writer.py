@@ -21,6 +21,19 @@ log = logging.getLogger(__name__)
 
 ProcessTurn = Callable[[Turn], None]  # blocking; runs in a worker thread
 
+# What a turn may keep of a longer text: its head and its tail (a pasted document is not what
+# the user says about themselves, and redacting or extracting megabytes takes seconds).
+MAX_TURN_CHARS = 16_000
+
+
+def storable(text: str) -> str:
+    """At most MAX_TURN_CHARS (head and tail), and valid UTF-8: JSON may carry lone surrogates
+    ("\\ud800"), which SQLite cannot store; they become "?"."""
+    if len(text) > MAX_TURN_CHARS:
+        half = MAX_TURN_CHARS // 2
+        text = f"{text[:half]}\n…\n{text[-half:]}"
+    return text.encode("utf-8", "replace").decode("utf-8")
+
 
 @dataclass
 class WriterStats:
@@ -31,6 +44,7 @@ class WriterStats:
     redacted: int = 0
     refused_backlog_full: int = 0
     store_outages: int = 0
+    clipped: int = 0  # turns longer than MAX_TURN_CHARS, kept as head and tail
 
 
 class WriteBack:
@@ -65,8 +79,11 @@ class WriteBack:
             self.stats.refused_backlog_full += 1
             log.warning("write backlog full (%d turns); turn not queued", self._pending)
             return None
-        user = redact(user_text)
-        assistant = redact(assistant_text)
+        if len(user_text) > MAX_TURN_CHARS or len(assistant_text) > MAX_TURN_CHARS:
+            self.stats.clipped += 1
+        # Redaction runs here, on the event loop: a 50 MB paste must not hold every chat up.
+        user = redact(storable(user_text))
+        assistant = redact(storable(assistant_text))
         if user.found or assistant.found:
             self.stats.redacted += 1
         turn = Turn(

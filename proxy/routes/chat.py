@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from proxy.conversation import new_user_turn, query_text, validate_messages
-from proxy.errors import InvalidRequest, PayloadTooLarge, UpstreamUnreachable
+from proxy.errors import InvalidRequest, PayloadTooLarge, UpstreamTimeout, UpstreamUnreachable
 from proxy.inject import build_block, inject
 from proxy.scope import RequestScope, resolve_scope
 from proxy.services import Services, ServicesDep
@@ -52,6 +52,8 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest("the request body is not valid JSON", code="invalid_json") from None
+    except RecursionError:  # [[[[... thousands deep: the parser gives up before we do
+        raise InvalidRequest("the request body is nested too deeply", code="invalid_json") from None
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object", code="invalid_json")
     return body
@@ -136,6 +138,11 @@ async def chat_completions(request: Request, services: ServicesDep) -> Response:
         )
     try:
         content = await upstream.aread()
+    except httpx.TimeoutException as exc:  # headers came, then the body stalled: still a 504
+        remember(services, request_scope, user_text, "")
+        raise UpstreamTimeout(
+            f"the upstream stopped sending its answer: {type(exc).__name__}"
+        ) from exc
     except httpx.TransportError as exc:
         remember(services, request_scope, user_text, "")
         raise UpstreamUnreachable(
