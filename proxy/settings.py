@@ -19,7 +19,7 @@ ENV_PREFIX = "MEMORY_PROXY_"
 
 
 class RetrievalSettings(BaseModel):
-    top_k: int = Field(8, ge=0, le=100, description="most memories injected per request")
+    top_k: int = Field(20, ge=0, le=100, description="most memories injected per request")
     token_budget: int = Field(600, ge=0, description="most tokens the memory block may use")
     min_similarity: float = Field(
         0.3, description="cosine similarity below which a memory without keyword overlap is dropped"

@@ -14,7 +14,7 @@ from proxy.memory.models import Hit
 
 @dataclass(frozen=True)
 class SelectionParams:
-    top_k: int = 8
+    top_k: int = 20
     min_similarity: float = 0.3  # cosine; below it a memory needs keyword evidence to count
     min_keyword_coverage: float = 0.3  # share of the query's keyword (idf) weight matched
     rrf_k: int = 10  # small k favours the top of each list (measured better than 60 here)
