@@ -33,14 +33,14 @@ def pairs(text: str) -> list[tuple[str, str]]:
         ("We adopted a puppy last week.", "event"),
         ("I got a new job at Google.", "event"),
         ("I work as a nurse in Porto.", "fact"),
-        ("My name is Caroline.", "fact"),
+        ("My name is Clara.", "fact"),
         ("I've got two kids.", "fact"),
         ("My sister lives in Berlin.", "fact"),
         ("When I was 10, I lived in Ohio.", "fact"),  # a wh-word that opens a statement
         ("What I love most is hiking.", "preference"),
         # No first person, but concrete content: kept for recall.
         ("The conference is on May 3 in Lisbon.", "fact"),
-        ("Melanie loves pottery.", "preference"),
+        ("Marta loves pottery.", "preference"),
         ("Allergic to shellfish.", "constraint"),
     ],
 )
@@ -115,7 +115,7 @@ def test_chinese_statements_are_kept_verbatim_with_their_kind(text: str, kind: s
         "Wow, so cool!",
         "That sounds like a great idea!",
         "I'm so happy for you!",
-        "Melanie: Wow! That is amazing, Caroline!",  # a vocative name is not content
+        "Marta: Wow! That is amazing, Clara!",  # a vocative name is not content
         "太棒了！",
         "我也这么觉得",
         # requests and instructions
@@ -211,18 +211,18 @@ def test_forget_and_fact_in_one_message() -> None:
 
 def test_speaker_label_is_kept_on_every_fact() -> None:
     text = (
-        "Caroline: I went to the support group yesterday. It was really powerful. "
-        "What do you think? I'm planning to adopt a child next year."
+        "Clara: I went to the choir rehearsal yesterday. It was really powerful. "
+        "What do you think? I'm planning to learn the cello next year."
     )
     assert pairs(text) == [
-        ("Caroline: I went to the support group yesterday.", "event"),
-        ("Caroline: I'm planning to adopt a child next year.", "plan"),
+        ("Clara: I went to the choir rehearsal yesterday.", "event"),
+        ("Clara: I'm planning to learn the cello next year.", "plan"),
     ]
 
 
 def test_speaker_label_follows_a_transcript() -> None:
-    text = "Caroline: Hi!\nMelanie: I painted a lake sunrise last year."
-    assert pairs(text) == [("Melanie: I painted a lake sunrise last year.", "event")]
+    text = "Clara: Hi!\nMarta: I painted the harbour at dawn last year."
+    assert pairs(text) == [("Marta: I painted the harbour at dawn last year.", "event")]
 
 
 @pytest.mark.parametrize(
@@ -315,9 +315,9 @@ def test_long_sentences_are_capped() -> None:
 
 
 def test_capped_fact_keeps_its_speaker_label_within_the_limit() -> None:
-    text = "Caroline: I love " + ", ".join(f"city number {i}" for i in range(100)) + "."
+    text = "Clara: I love " + ", ".join(f"city number {i}" for i in range(100)) + "."
     (fact,) = extract_offline(text).facts
-    assert fact.text.startswith("Caroline: I love")
+    assert fact.text.startswith("Clara: I love")
     assert len(fact.text) <= MAX_FACT_CHARS
 
 
@@ -371,8 +371,8 @@ def test_a_long_message_is_fast() -> None:
             ["I adopted a dog. She is called Luna and she loves the beach."],
         ),
         (
-            "Caroline: I went to a support group yesterday. It really opened my eyes.",
-            ["Caroline: I went to a support group yesterday. It really opened my eyes."],
+            "Clara: I went to a choir rehearsal yesterday. It really opened my eyes.",
+            ["Clara: I went to a choir rehearsal yesterday. It really opened my eyes."],
         ),
         ("I moved to Lisbon. I love sushi.", ["I moved to Lisbon.", "I love sushi."]),
     ],

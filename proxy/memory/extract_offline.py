@@ -43,7 +43,7 @@ def _words(text: str) -> frozenset[str]:
 _CJK = r"\u3400-\u9fff\uf900-\ufaff"
 _CJK_RE = re.compile(f"[{_CJK}]")
 _CODE_FENCE_RE = re.compile(r"(?s)```.*?(?:```|\Z)")
-# "Caroline: ..." / "Dr. Jane Doe: ..." — a capitalised name of 1-3 words, then ": ".
+# "Clara: ..." / "Dr. Jane Doe: ..." — a capitalised name of 1-3 words, then ": ".
 _LABEL_RE = re.compile(r"^[ \t]*([A-Z][\w'’.-]*(?:[ \t][A-Z][\w'’.-]*){0,2}):[ \t]+(?=\S)")
 _LABEL_STOP = _words(  # headings that look like labels but name no speaker
     "remember forget note notes ps p.s fyi update edit question q a answer reminder important also"
@@ -159,7 +159,7 @@ _CHITCHAT_ZH_RE = re.compile(
 _FIRST_PERSON_RE = re.compile(r"(?i)\b(?:i|me|my|mine|myself|we|us|our|ours|ourselves)\b|[我咱俺]")
 _SECOND_PERSON_START_RE = re.compile(r"(?i)^(?:(?:you|your|yours|you're|u|ur)\b|[你您])")
 _PROPER_NOUN_RE = re.compile(r"(?<=[\s,;(\"'])(?:[A-Z][a-z]+|[A-Z]{2,})\b")
-# A name used to address someone ("That's amazing, Caroline!") says nothing about anyone.
+# A name used to address someone ("That's amazing, Clara!") says nothing about anyone.
 _VOCATIVE_RE = re.compile(r"^[A-Z][a-z]+,\s+|,\s*[A-Z][a-z]+\s*[!.~]*$")
 _LATIN_NAME_RE = re.compile(r"[A-Z][a-z]+")  # inside Chinese text any capitalised word is a name
 _CONCRETE_RE = re.compile(
