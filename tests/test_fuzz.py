@@ -19,8 +19,12 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
+from proxy.app import create_app
+from proxy.memory.embed import MiniLMEmbedder
+from proxy.settings import Settings
 from tests.conftest import Proxy, ProxyFactory
 from tests.fake_upstream import FakeUpstream
+from tests.servers import ServerThread
 
 EXAMPLES_PER_OPERATION = 6  # per generation mode; ~170 cases over today's 14 operations
 FUZZ_SETTINGS = settings(
@@ -46,13 +50,9 @@ def _ndjson(ctx: Any, value: Any) -> bytes:
 
 @pytest.fixture(scope="module")
 def fuzzed(
-    tmp_path_factory: pytest.TempPathFactory, embedder: Any
+    tmp_path_factory: pytest.TempPathFactory, embedder: MiniLMEmbedder
 ) -> Iterator[tuple[Proxy, FakeUpstream]]:
     """One proxy for the whole module, with a user that has memories (so chats inject)."""
-    from proxy.app import create_app
-    from proxy.settings import Settings
-    from tests.servers import ServerThread
-
     fake = FakeUpstream()
     with ServerThread(fake.app) as upstream_server:
         settings_ = Settings(
@@ -268,6 +268,13 @@ MALFORMED: dict[str, bytes] = {
     "UTF-16": _message("I like tea.").decode().encode("utf-16"),
     "a lone surrogate": b'{"model":"m","messages":[{"role":"user","content":'
     b'"My kite is named Pomaro \\ud800 and I like tea."}]}',
+    "a lone surrogate beside a memory that is injected": b'{"model":"m","messages":['
+    b'{"role":"system","content":"Be brief \\udc80."},'
+    b'{"role":"user","content":"What is my kite named, Pomaro?"}]}',
+    "deep nesting beside a memory that is injected": b'{"model":"m","extra":'
+    + b"[" * 900
+    + b"]" * 900
+    + b',"messages":[{"role":"user","content":"What is my kite named, Pomaro?"}]}',
     "NUL and control characters": _message("I like tea.\x00\x01\x1b[31m and Pomaro"),
     "a huge string (5 MB)": _message("I like tea. " * 400_000),
     "a huge key": b'{"' + b"k" * 1_000_000 + b'":1,"model":"m",'
@@ -293,6 +300,22 @@ def test_a_malformed_chat_body_is_never_a_5xx(
         if response.status_code != 200:
             assert response.status_code in (400, 413), response.text[:500]
             assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_a_lone_surrogate_is_forwarded_escaped_when_memories_are_injected(
+    fuzzed: tuple[Proxy, FakeUpstream],
+) -> None:
+    proxy, fake = fuzzed
+    response = proxy.http.post(
+        CHAT,
+        content=MALFORMED["a lone surrogate beside a memory that is injected"],
+        headers={"content-type": "application/json", "x-user-id": SEEDED_USER},
+    )
+    assert response.status_code == 200
+    assert response.headers["x-memory-status"] == "injected"
+    forwarded = fake.last_chat()
+    assert b"Be brief \\udc80." in forwarded.body  # as the client wrote it
+    assert "Pomaro" in forwarded.system_text()
 
 
 def test_malformed_bodies_left_the_proxy_serving(

@@ -59,6 +59,15 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
+def encode_body(body: dict[str, Any]) -> bytes:
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate the client sent escaped ("\\udc80") is not UTF-8: keep it escaped.
+        return json.dumps(body, separators=(",", ":")).encode()
+
+
 async def recall(services: Services, request_scope: RequestScope, messages: list[dict]) -> Recall:
     """Memories for this turn, or none. The one place where a memory failure degrades to
     'no memories' (fail open): the chat call never breaks because memory did."""
@@ -109,9 +118,7 @@ async def chat_completions(request: Request, services: ServicesDep) -> Response:
     request_scope = resolve_scope(request.headers, body, request.query_params)
     result = await recall(services, request_scope, messages)
     if result.messages is not None:
-        raw = json.dumps(
-            {**body, "messages": result.messages}, ensure_ascii=False, separators=(",", ":")
-        ).encode()
+        raw = encode_body({**body, "messages": result.messages})
     memory_headers = {"x-memory-status": result.status, "x-memory-count": str(result.count)}
     headers = services.upstream.request_headers(request.headers)
     headers["content-type"] = "application/json"
