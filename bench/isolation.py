@@ -27,6 +27,7 @@ import json
 import platform
 import random
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -314,20 +315,26 @@ def main() -> None:
             total = round(time.perf_counter() - started, 1)
         finally:
             proxy.close()
+    log = (workdir / "proxy.log").read_text(errors="replace")
+    over_budget = log.count("memory retrieval exceeded")  # failed open: the call went on bare
     print(summary(report))
+    print(f"retrievals over budget: {over_budget} (answered without memory)")
     print(f"total seconds:          {total}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "total_seconds": total,
+        "retrievals_over_budget": over_budget,
         **asdict(report),
         "leaks": report.leaks,
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
     if report.leaks or report.failed_requests:
+        print(f"data and proxy log kept in {workdir}")
         raise SystemExit(1)
+    shutil.rmtree(workdir)
 
 
 class _Discard(list):

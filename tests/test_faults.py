@@ -21,7 +21,7 @@ import pytest
 from proxy.app import create_app
 from proxy.memory.embed import MiniLMEmbedder
 from proxy.settings import Settings
-from tests.conftest import wait_until
+from tests.conftest import ProxyFactory, wait_until
 from tests.fake_upstream import FakeUpstream
 from tests.processes import ProxyProcess
 from tests.raw_upstream import Connection, RawUpstream, forever, sse
@@ -242,7 +242,7 @@ def test_the_sdk_raises_on_a_cut_stream(rig: Rig) -> None:
     assert_turn_written(rig, "sdk-cut")
 
 
-def test_an_unreachable_upstream_is_a_502_when_streaming_too(make_proxy, tmp_path: Path) -> None:
+def test_an_unreachable_upstream_is_a_502_when_streaming_too(make_proxy: ProxyFactory) -> None:
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
