@@ -38,14 +38,6 @@ def validate_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     return messages
 
 
-def last_user_text(messages: Sequence[dict[str, Any]]) -> str:
-    """Text of the last user message, wherever it is; empty if there is none."""
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            return text_of(message.get("content")).strip()
-    return ""
-
-
 def new_user_turn(messages: Sequence[dict[str, Any]]) -> str:
     """The user's new turn: the last message, if it is the user's. Earlier turns were resent
     history (already written when they were new), and a tool result is not a user turn."""
@@ -55,5 +47,9 @@ def new_user_turn(messages: Sequence[dict[str, Any]]) -> str:
 
 
 def query_text(messages: Sequence[dict[str, Any]], max_chars: int = 2000) -> str:
-    """What to search memory with: the last user turn, capped (long pastes add noise)."""
-    return last_user_text(messages)[:max_chars]
+    """What to search memory with: the last user turn, capped (long pastes add noise). The cap
+    comes before the strip, so a huge paste costs nothing on the request path."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return text_of(message.get("content"))[: max_chars * 2].strip()[:max_chars]
+    return ""

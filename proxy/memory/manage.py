@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from proxy.memory.extract_offline import Fact, FactKind, extract_offline
@@ -18,20 +18,6 @@ from proxy.memory.redact import redact
 from proxy.memory.service import MemoryService, WriteResult
 from proxy.memory.store import to_metadata
 from proxy.scope import Scope
-
-
-@dataclass
-class Written:
-    added: list[Memory] = field(default_factory=list)
-    updated: list[Memory] = field(default_factory=list)
-    superseded: list[Memory] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-
-    def take(self, result: WriteResult) -> None:
-        self.added += result.added
-        self.updated += result.updated
-        self.superseded += result.superseded
-        self.deleted += result.deleted
 
 
 @dataclass(frozen=True)
@@ -60,9 +46,9 @@ def remember_text(
     occurred_at: datetime | None,
     expires_at: datetime | None,
     metadata: dict[str, str] | None,
-) -> Written:
+) -> WriteResult:
     """Store `text` as one memory (a near-duplicate of a live memory updates it instead)."""
-    written = Written()
+    written = WriteResult()
     result = service.remember_blocking(
         scope, [Fact(text, kind)], occurred_at, new_source(), extractor="api", expires_at=expires_at
     )
@@ -81,9 +67,9 @@ def remember_messages(
     user_texts: Sequence[str],
     occurred_at: datetime | None,
     expires_at: datetime | None,
-) -> Written:
+) -> WriteResult:
     """Each user message as a chat turn would be: secrets removed, extracted, forgets honoured."""
-    written = Written()
+    written = WriteResult()
     source = new_source()
     for turn, text in enumerate(user_texts):
         extraction = extract_offline(redact(text).text)

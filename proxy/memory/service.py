@@ -41,6 +41,13 @@ class WriteResult:
     superseded: list[Memory] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
 
+    def take(self, other: WriteResult) -> None:
+        """Add another write's outcome to this one (several writes behind one API call)."""
+        self.added += other.added
+        self.updated += other.updated
+        self.superseded += other.superseded
+        self.deleted += other.deleted
+
 
 def memory_id(source: str, index: int) -> str:
     """Ids derive from the turn and the fact's position, so reprocessing a turn after a crash

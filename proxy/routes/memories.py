@@ -15,7 +15,7 @@ from proxy.errors import NotFound
 from proxy.memory import manage
 from proxy.memory.models import Memory
 from proxy.memory.paging import paginate
-from proxy.memory.service import MemoryService
+from proxy.memory.service import MemoryService, WriteResult
 from proxy.routes import memory_transfer
 from proxy.routes.memory_access import (
     StoreUnavailable,
@@ -109,7 +109,7 @@ async def create_memory(services: ServicesDep, body: CreateMemory) -> WriteOut:
 
 def _create(
     memory: MemoryService, body: CreateMemory, default_ttl_days: float | None
-) -> manage.Written:
+) -> WriteResult:
     expires_at = body.expiry(memory.clock())
     if body.text is not None:
         return manage.remember_text(
