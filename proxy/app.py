@@ -28,7 +28,7 @@ from proxy.memory.writer import ProcessTurn, WriteBack
 from proxy.routes import chat, health, memories, passthrough
 from proxy.services import Services
 from proxy.settings import Settings
-from proxy.upstream import Upstream, create_client
+from proxy.upstream import Upstream, create_session
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +75,14 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         warn_if_open(settings)
-        client = create_client(
+        session = create_session(
             settings.upstream_connect_timeout_s,
             settings.upstream_timeout_s,
             settings.max_connections,
         )
         services = Services(
             settings=settings,
-            upstream=Upstream(client, settings.upstream_url, settings.upstream_api_key),
+            upstream=Upstream(session, settings.upstream_url, settings.upstream_api_key),
             memory=None,
             writer=None,
         )
@@ -111,7 +111,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
                 purger.cancel()
             if services.writer is not None:
                 await services.writer.stop(settings.write.drain_timeout_s)
-            await client.aclose()
+            await session.close()
 
     app = FastAPI(
         title="memory-proxy",

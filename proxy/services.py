@@ -24,7 +24,9 @@ class Services:
     extraction: ExtractionStats = field(default_factory=ExtractionStats)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a thread hop
+    # on every request (measured: ~7% of the proxy's CPU with memory off).
     services: Services = request.state.services
     return services
 

@@ -1,13 +1,21 @@
-"""Talking to the upstream OpenAI-compatible API: one shared client, header hygiene, and the
-translation of transport failures into 502/504 (done here, once)."""
+"""Talking to the upstream OpenAI-compatible API: one shared aiohttp session, header hygiene, and
+the translation of transport failures into 502/504 (done here, once: routes see only
+`UpstreamResponse` and our own errors).
+
+aiohttp rather than httpx on this path: one proxied call cost 0.58 ms of CPU through httpx and
+0.13 ms through aiohttp against the same local server (measured on this 2-core machine), and
+that difference is most of what the proxy adds to a call with memory off.
+"""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
-import httpx
+import aiohttp
 
 from proxy.errors import UpstreamTimeout, UpstreamUnreachable
 from proxy.scope import OWN_HEADERS
@@ -28,35 +36,97 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-# What a reused keep-alive connection the server had just closed looks like, before any byte of
-# a response: "Server disconnected without sending a response", or a reset.
-_DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 _DROP_REQUEST = HOP_BY_HOP | OWN_HEADERS | {"host", "content-length", "accept-encoding"}
-# uvicorn sets its own date/server; lengths change when we re-frame the body.
-_DROP_RESPONSE = HOP_BY_HOP | {"content-length", "date", "server"}
+# uvicorn sets its own date/server; lengths change when we re-frame the body; aiohttp hands us
+# decoded bytes, so an encoding the upstream applied anyway no longer holds.
+_DROP_RESPONSE = HOP_BY_HOP | {"content-length", "content-encoding", "date", "server"}
+# What a reused keep-alive connection the upstream had just closed looks like, before any byte
+# of an answer: "Server disconnected", or a reset while writing the request.
+_DROPPED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+# Headers aiohttp would invent; a transparent proxy forwards only what the client sent.
+_NO_AUTO_HEADERS = ("User-Agent", "Accept", "Content-Type")
+_LARGE_BODY = 1 << 20  # aiohttp's own threshold for warning about a large bytes body
 
 
-def create_client(
+class UpstreamBrokeOff(Exception):
+    """The upstream stopped mid-answer, after its status and headers were received."""
+
+    def __init__(self, message: str, *, timed_out: bool) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+def create_session(
     connect_timeout: float, read_timeout: float, max_connections: int
-) -> httpx.AsyncClient:
-    # httpx defaults (5 s, 100 connections) are wrong for LLM calls that stream for minutes.
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(read_timeout, connect=connect_timeout, pool=read_timeout),
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
+) -> aiohttp.ClientSession:
+    """One session for the process (call inside the running event loop)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=max_connections, limit_per_host=0),
+        # LLM calls stream for minutes: no total limit, a read limit between chunks instead;
+        # `connect` includes waiting for a free pooled connection.
+        timeout=aiohttp.ClientTimeout(
+            total=None, connect=read_timeout, sock_connect=connect_timeout, sock_read=read_timeout
         ),
-        follow_redirects=False,
+        # Never keep cookies: one session serves every user of the proxy.
+        cookie_jar=aiohttp.DummyCookieJar(),
+        skip_auto_headers=_NO_AUTO_HEADERS,
         trust_env=False,
     )
 
 
-def response_headers(headers: httpx.Headers) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in headers.multi_items() if k.lower() not in _DROP_RESPONSE]
+def response_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in headers if k.lower() not in _DROP_RESPONSE]
+
+
+class UpstreamResponse:
+    """An upstream answer whose body is not read yet: read it whole or stream it, then close."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status_code = response.status
+        self.headers: list[tuple[str, str]] = list(response.headers.items())
+
+    def header(self, name: str) -> str:
+        return self._response.headers.get(name, "")
+
+    async def read(self) -> bytes:
+        try:
+            return await self._response.read()
+        except TimeoutError as exc:
+            raise UpstreamBrokeOff(
+                f"the upstream stopped sending its answer: {type(exc).__name__}", timed_out=True
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamBrokeOff(
+                f"the upstream broke off its answer: {type(exc).__name__}", timed_out=False
+            ) from exc
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives (raises UpstreamBrokeOff if it stops early)."""
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except TimeoutError as exc:
+            raise UpstreamBrokeOff(
+                f"the upstream stopped sending: {type(exc).__name__}", timed_out=True
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamBrokeOff(
+                f"the upstream broke off the stream: {type(exc).__name__}", timed_out=False
+            ) from exc
+
+    def close(self) -> None:
+        """Return the connection to the pool if the body was read to its end, else drop it (an
+        unread answer must not reach the next request; dropping it also cancels the call)."""
+        if self._response.content.at_eof():
+            self._response.release()
+        else:
+            self._response.close()
 
 
 class Upstream:
-    def __init__(self, client: httpx.AsyncClient, base_url: str, api_key: str | None) -> None:
-        self.client = client
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, api_key: str | None) -> None:
+        self.session = session
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
 
@@ -81,38 +151,50 @@ class Upstream:
         query: str,
         headers: Mapping[str, str],
         content: bytes | AsyncIterator[bytes] | None,
-    ) -> httpx.Response:
-        """Send and return the response with its body unread (the caller streams or reads it,
+    ) -> UpstreamResponse:
+        """Send and return the response with its body unread (the caller reads or streams it,
         and must close it)."""
         url = f"{self.base_url}/{path.lstrip('/')}"
         if query:
             url = f"{url}?{query}"
-        request = self.client.build_request(method, url, headers=dict(headers), content=content)
         try:
             try:
-                return await self.client.send(request, stream=True)
+                return UpstreamResponse(await self._send(method, url, headers, content))
             except _DROPPED as exc:
                 if not isinstance(content, bytes | None):
                     raise  # a streamed body cannot be sent twice
                 # A pooled connection the upstream closed just as we reused it (its keep-alive
                 # timeout ran out): no answer came back, so send once more.
                 log.info("upstream dropped the connection (%s); retrying once", type(exc).__name__)
-                request = self.client.build_request(
-                    method, url, headers=dict(headers), content=content
-                )
-                return await self.client.send(request, stream=True)
-        except httpx.TimeoutException as exc:
+                return UpstreamResponse(await self._send(method, url, headers, content))
+        except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"the upstream did not answer in time ({type(exc).__name__})"
             ) from exc
-        except httpx.TransportError as exc:
+        except aiohttp.ClientError as exc:
             raise UpstreamUnreachable(f"cannot reach the upstream: {type(exc).__name__}") from exc
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: bytes | AsyncIterator[bytes] | None,
+    ) -> aiohttp.ClientResponse:
+        data: bytes | io.BytesIO | AsyncIterator[bytes] | None = content
+        if isinstance(content, bytes) and len(content) > _LARGE_BODY:
+            data = io.BytesIO(content)  # written in pieces, not in one blocking call
+        return await self.session.request(
+            method,
+            url,
+            headers=dict(headers),
+            data=data,
+            allow_redirects=False,
+        )
 
 
 def stream_error_event(message: str, code: str, type_: str = "upstream_error") -> bytes:
     """An error after the 200 was sent: the SDKs read it as an SSE `error` event."""
-    import json
-
     payload: dict[str, Any] = {
         "error": {"message": message, "type": type_, "param": None, "code": code}
     }

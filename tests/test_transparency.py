@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from tests.conftest import Proxy, ProxyFactory
-from tests.fake_upstream import FakeUpstream, Scripted
+from tests.fake_upstream import FakeUpstream, Scripted, completion
 
 
 def test_no_user_id_forwards_the_exact_bytes(proxy: Proxy, upstream: FakeUpstream) -> None:
@@ -242,3 +242,33 @@ def test_json_with_unicode_is_forwarded_intact_when_injecting(
     sent = json.loads(upstream.last_chat().body)
     assert sent["messages"][-1]["content"] == "我喜欢吃什么？小笼包吗？"
     assert "小笼包" in sent["messages"][0]["content"]
+
+
+def test_upstream_cookies_are_passed_back_but_never_replayed(
+    proxy: Proxy, upstream: FakeUpstream
+) -> None:
+    """One upstream session serves every user: a cookie the upstream set for one caller must
+    not ride along on the next caller's request."""
+    upstream.script(
+        Scripted(
+            body=completion({"model": "gpt-fake"}, "hi"), headers={"set-cookie": "sid=alice-1"}
+        )
+    )
+    body = {"model": "gpt-fake", "messages": [{"role": "user", "content": "hi"}]}
+    first = httpx.post(f"{proxy.url}/v1/chat/completions", json=body, headers={"x-user-id": "al"})
+    assert first.headers["set-cookie"] == "sid=alice-1"
+    httpx.post(f"{proxy.url}/v1/chat/completions", json=body, headers={"x-user-id": "bo"})
+    assert "cookie" not in upstream.last_chat().headers
+
+
+def test_no_request_header_is_invented(proxy: Proxy, upstream: FakeUpstream) -> None:
+    body = b'{"model":"gpt-fake","messages":[{"role":"user","content":"hi"}]}'
+    with httpx.Client() as client:
+        request = client.build_request("POST", f"{proxy.url}/v1/chat/completions", content=body)
+        for name in ("user-agent", "accept"):
+            del request.headers[name]
+        assert client.send(request).status_code == 200
+    recorded = upstream.last_chat().headers
+    assert "user-agent" not in recorded
+    assert "accept" not in recorded
+    assert recorded["accept-encoding"] == "identity"

@@ -9,8 +9,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
-import httpx
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
@@ -20,7 +18,12 @@ from proxy.inject import build_block, inject
 from proxy.scope import RequestScope, resolve_scope
 from proxy.services import Services, ServicesDep
 from proxy.sse import AnswerAssembler, answer_of
-from proxy.upstream import response_headers, stream_error_event
+from proxy.upstream import (
+    UpstreamBrokeOff,
+    UpstreamResponse,
+    response_headers,
+    stream_error_event,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -97,13 +100,21 @@ async def recall(services: Services, request_scope: RequestScope, messages: list
     return Recall("injected", len(kept), inject(messages, block))
 
 
+def _remembers(services: Services, request_scope: RequestScope) -> bool:
+    return (
+        request_scope.scope is not None
+        and request_scope.mode.writes
+        and services.writer is not None
+    )
+
+
 def remember(services: Services, request_scope: RequestScope, user_text: str, answer: str) -> None:
     """Hand the new turn to the write-back queue (persisted before the response completes)."""
-    scope = request_scope.scope
-    if scope is None or not request_scope.mode.writes or services.writer is None:
+    if not _remembers(services, request_scope):
         return
+    assert services.writer is not None and request_scope.scope is not None
     try:
-        services.writer.accept(scope, user_text, answer, request_scope.occurred_at)
+        services.writer.accept(request_scope.scope, user_text, answer, request_scope.occurred_at)
     except Exception:
         # The outbox is local SQLite; if even that fails the answer still goes out.
         log.exception("could not queue the turn for memory")
@@ -136,29 +147,24 @@ async def chat_completions(request: Request, services: ServicesDep) -> Response:
     except Exception:
         remember(services, request_scope, user_text, "")  # what the user said is kept regardless
         raise
-    streaming = upstream.headers.get("content-type", "").startswith("text/event-stream")
+    streaming = upstream.header("content-type").startswith("text/event-stream")
     if streaming:
         return StreamingResponse(
             _relay(upstream, services, request_scope, user_text),
             status_code=upstream.status_code,
-            headers=dict(_response_headers(upstream, memory_headers, stream=True)),
+            headers=_response_headers(upstream, memory_headers, stream=True),
         )
     try:
-        content = await upstream.aread()
-    except httpx.TimeoutException as exc:  # headers came, then the body stalled: still a 504
+        content = await upstream.read()
+    except UpstreamBrokeOff as exc:  # headers came, then the body stalled or broke off
         remember(services, request_scope, user_text, "")
-        raise UpstreamTimeout(
-            f"the upstream stopped sending its answer: {type(exc).__name__}"
-        ) from exc
-    except httpx.TransportError as exc:
-        remember(services, request_scope, user_text, "")
-        raise UpstreamUnreachable(
-            f"the upstream broke off its answer: {type(exc).__name__}"
-        ) from exc
+        if exc.timed_out:
+            raise UpstreamTimeout(str(exc)) from exc
+        raise UpstreamUnreachable(str(exc)) from exc
     finally:
-        await upstream.aclose()
+        upstream.close()
     answer = ""
-    if upstream.status_code < 300:
+    if upstream.status_code < 300 and _remembers(services, request_scope):
         try:
             answer = answer_of(json.loads(content))
         except ValueError:
@@ -167,31 +173,27 @@ async def chat_completions(request: Request, services: ServicesDep) -> Response:
     return Response(
         content=content,
         status_code=upstream.status_code,
-        headers=dict(_response_headers(upstream, memory_headers, stream=False)),
+        headers=_response_headers(upstream, memory_headers, stream=False),
     )
 
 
 def _response_headers(
-    upstream: httpx.Response, memory_headers: dict[str, str], *, stream: bool
-) -> list[tuple[str, str]]:
-    headers = [
-        (k, v)
-        for k, v in response_headers(upstream.headers)
-        if k.lower() != "content-encoding"  # aread() decoded it; streams are identity
-    ]
+    upstream: UpstreamResponse, memory_headers: dict[str, str], *, stream: bool
+) -> dict[str, str]:
+    headers = dict(response_headers(upstream.headers))
     if stream:
-        headers += [("cache-control", "no-cache"), ("x-accel-buffering", "no")]
-    return headers + list(memory_headers.items())
+        headers |= {"cache-control": "no-cache", "x-accel-buffering": "no"}
+    return headers | memory_headers
 
 
 async def _relay(
-    upstream: httpx.Response, services: Services, request_scope: RequestScope, user_text: str
+    upstream: UpstreamResponse, services: Services, request_scope: RequestScope, user_text: str
 ):
     """Pass the stream on chunk by chunk, and assemble the answer on the side (the tee). The turn
     is queued when the stream ends for any reason, including a client that hung up."""
     answer = AnswerAssembler()
     try:
-        async for chunk in upstream.aiter_raw():
+        async for chunk in upstream.chunks():
             answer.feed(chunk)
             yield chunk
         if upstream.status_code == 200 and not answer.done and answer.error is None:
@@ -199,12 +201,9 @@ async def _relay(
             yield stream_error_event(
                 "the upstream ended the stream without [DONE]", "upstream_stream_incomplete"
             )
-    except httpx.TransportError as exc:
-        log.warning("upstream stream broke off: %s", type(exc).__name__)
-        yield stream_error_event(
-            f"the upstream broke off the stream: {type(exc).__name__}", "upstream_stream_error"
-        )
+    except UpstreamBrokeOff as exc:
+        log.warning("upstream stream broke off: %s", exc)
+        yield stream_error_event(str(exc), "upstream_stream_error")
     finally:
         remember(services, request_scope, user_text, answer.text)
-        with anyio.CancelScope(shield=True):
-            await upstream.aclose()
+        upstream.close()

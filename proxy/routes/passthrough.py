@@ -3,13 +3,11 @@ and the response streamed back as it arrives."""
 
 from __future__ import annotations
 
-import anyio
-import httpx
 from fastapi import APIRouter, Request
 from starlette.responses import StreamingResponse
 
 from proxy.services import ServicesDep
-from proxy.upstream import response_headers
+from proxy.upstream import UpstreamBrokeOff, UpstreamResponse, response_headers
 
 router = APIRouter()
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -34,12 +32,11 @@ async def passthrough(path: str, request: Request, services: ServicesDep) -> Str
     )
 
 
-async def _relay(upstream: httpx.Response):
+async def _relay(upstream: UpstreamResponse):
     try:
-        async for chunk in upstream.aiter_raw():
+        async for chunk in upstream.chunks():
             yield chunk
-    except httpx.TransportError:
+    except UpstreamBrokeOff:
         pass  # the client sees a truncated body, as it would from the upstream itself
     finally:
-        with anyio.CancelScope(shield=True):
-            await upstream.aclose()
+        upstream.close()
