@@ -25,6 +25,7 @@ from proxy.memory.retrieval import SelectionParams
 from proxy.memory.service import MemoryService
 from proxy.memory.store import ChromaStore
 from proxy.memory.writer import ProcessTurn, WriteBack
+from proxy.memtrim import release_free_memory
 from proxy.routes import chat, health, memories, passthrough
 from proxy.services import Services
 from proxy.settings import Settings
@@ -90,6 +91,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         try:
             memory = await asyncio.to_thread(build_memory, settings, embedder)
             await asyncio.to_thread(memory.warm_up)
+            await asyncio.to_thread(release_free_memory)  # what loading left behind
             outbox = Outbox(settings.data_dir / "outbox.sqlite3")
             services.memory = memory
             services.writer = WriteBack(
@@ -99,7 +101,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
                 max_backlog=settings.write.max_backlog,
             )
             services.writer.start()
-            purger = asyncio.create_task(_purge_expired(memory), name="memory-ttl")
+            purger = asyncio.create_task(_housekeeping(memory), name="memory-housekeeping")
         except (MemoryUnavailable, OSError) as exc:
             # Fail open: without a store the proxy still forwards every call, memory off.
             services.memory_error = str(exc)
@@ -130,8 +132,9 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     return app
 
 
-async def _purge_expired(memory: MemoryService, every_s: float = 60.0) -> None:
-    """Expired memories are already invisible; this removes them from disk."""
+async def _housekeeping(memory: MemoryService, every_s: float = 60.0) -> None:
+    """Expired memories are already invisible; this removes them from disk. Also hands heap
+    that bursts of writes and index loads freed back to the system."""
     while True:
         try:
             purged = await asyncio.to_thread(memory.purge_expired_blocking)
@@ -139,6 +142,7 @@ async def _purge_expired(memory: MemoryService, every_s: float = 60.0) -> None:
                 log.info("purged %d expired memories", purged)
         except Exception:
             log.exception("purging expired memories failed; will retry")
+        await asyncio.to_thread(release_free_memory)
         await asyncio.sleep(every_s)
 
 

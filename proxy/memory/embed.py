@@ -52,6 +52,9 @@ class MiniLMEmbedder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # No arena: it keeps the peak of every batch the writer embedded (measured +150 MiB
+        # after a few batches of long turns) for ~0.2 ms more per query.
+        options.enable_cpu_mem_arena = False
         self._session = ort.InferenceSession(
             str(model), sess_options=options, providers=["CPUExecutionProvider"]
         )
