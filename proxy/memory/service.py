@@ -262,16 +262,17 @@ class MemoryService:
             return []
         now = self.clock()
         ids = [m.id for m in memories]
-        self.store.delete(ids)
         for user_id in {m.scope.user_id for m in memories}:
-            self._cache.get(user_id).remove([m.id for m in memories if m.scope.user_id == user_id])
+            mine = [m.id for m in memories if m.scope.user_id == user_id]
+            self.store.delete(user_id, mine)
+            self._cache.get(user_id).remove(mine)
         self.history.record([_event(m, "DELETE", m.text, now, source=source) for m in memories])
         return ids
 
     def erase_blocking(self, scope: Scope) -> int:
         """Delete every memory of a user (or of one session/agent) and their history."""
         memories = self._cache.get(scope.user_id).all(scope)
-        self.store.delete([m.id for m in memories])
+        self.store.delete(scope.user_id, [m.id for m in memories])
         self._cache.get(scope.user_id).remove([m.id for m in memories])
         if scope.session_id is None and scope.agent_id is None:
             self.history.erase_user(scope.user_id)
@@ -305,11 +306,14 @@ class MemoryService:
         expired = self.store.expired_ids(self.clock())
         if not expired:
             return 0
-        self.store.delete([memory_id for memory_id, _ in expired])
+        by_user: dict[str, list[str]] = {}
         for memory_id, user_id in expired:
+            by_user.setdefault(user_id, []).append(memory_id)
+        for user_id, ids in by_user.items():
+            self.store.delete(user_id, ids)
             index = self._cache.peek(user_id)
             if index is not None:
-                index.remove([memory_id])
+                index.remove(ids)
         return len(expired)
 
     # --- plumbing --------------------------------------------------------------------------

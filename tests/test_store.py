@@ -1,0 +1,133 @@
+"""The chromadb store's layout: users sharded over collections, reads that never create
+collections, and stores written in the earlier single-collection layout moved over on open."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from pathlib import Path
+
+import chromadb
+import numpy as np
+from chromadb.config import Settings as ChromaSettings
+
+from proxy.memory.embed import MiniLMEmbedder
+from proxy.memory.models import Memory
+from proxy.memory.store import LEGACY_COLLECTION, SHARDS, ChromaStore, shard_of, to_metadata
+from proxy.scope import Scope
+from tests.conftest import ProxyFactory
+
+EMBEDDER = "test-embedder"
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _memory(user: str, number: int, text: str | None = None) -> Memory:
+    return Memory(
+        id=f"{user}-{number}",
+        text=text or f"fact {number} of {user}",
+        scope=Scope(user_id=user),
+        created_at=NOW,
+        occurred_at=NOW,
+    )
+
+
+def _vectors(count: int, seed: int = 0) -> np.ndarray:
+    vectors = np.random.default_rng(seed).standard_normal((count, 8)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _collections(path: Path) -> set[str]:
+    client = chromadb.PersistentClient(
+        path=str(path / "chroma"), settings=ChromaSettings(anonymized_telemetry=False)
+    )
+    return {c.name for c in client.list_collections()}
+
+
+def _same_shard_users() -> tuple[str, str]:
+    users = (f"user-{i}" for i in itertools.count())
+    first = next(users)
+    return first, next(u for u in users if shard_of(u) == shard_of(first))
+
+
+def test_the_shard_of_a_user_is_stable_and_users_spread() -> None:
+    assert shard_of("alice") == shard_of("alice")
+    assert shard_of("alice") == 9  # fixed by the hash: a change would orphan stored memories
+    assert len({shard_of(f"user-{i}") for i in range(1000)}) == SHARDS
+
+
+def test_a_user_sharing_a_shard_still_reads_only_their_own_rows(tmp_path: Path) -> None:
+    first, second = _same_shard_users()
+    store = ChromaStore.connect(tmp_path, None, EMBEDDER)
+    memories = [_memory(first, i) for i in range(3)] + [_memory(second, i) for i in range(2)]
+    store.upsert(memories, _vectors(len(memories)))
+    loaded, vectors = store.load_user(first)
+    assert sorted(m.id for m in loaded) == [f"{first}-{i}" for i in range(3)]
+    assert vectors.shape == (3, 8)
+    assert sorted(m.id for m in store.load_user(second)[0]) == [f"{second}-0", f"{second}-1"]
+
+
+def test_whole_store_reads_cover_every_shard(tmp_path: Path) -> None:
+    store = ChromaStore.connect(tmp_path, None, EMBEDDER)
+    users = [f"user-{i}" for i in range(40)]
+    assert len({shard_of(u) for u in users}) > 10
+    memories = [_memory(u, 0) for u in users]
+    store.upsert(memories, _vectors(len(memories)))
+    assert store.count() == 40
+    assert sorted(m.id for page in store.scan(batch=7) for m in page) == sorted(
+        m.id for m in memories
+    )
+    assert {m.id for m in store.get(["user-3-0", "user-17-0", "nobody-0"])} == {
+        "user-3-0",
+        "user-17-0",
+    }
+    store.delete("user-3", ["user-3-0"])
+    assert store.count() == 39
+    assert store.load_user("user-3")[0] == []
+
+
+def test_reads_do_not_create_collections(tmp_path: Path) -> None:
+    store = ChromaStore.connect(tmp_path, None, EMBEDDER)
+    before = _collections(tmp_path)
+    reader = next(f"user-{i}" for i in itertools.count() if shard_of(f"user-{i}") != 0)
+    memories, vectors = store.load_user(reader)
+    assert memories == [] and len(vectors) == 0
+    assert store.get(["x"]) == []
+    assert store.count() == 0
+    assert _collections(tmp_path) == before  # only shard 0, opened to check the embedder
+
+
+def test_a_single_collection_store_is_moved_into_shards_on_open(
+    tmp_path: Path, make_proxy: ProxyFactory, embedder: MiniLMEmbedder
+) -> None:
+    """A data dir written before sharding: every memory stays reachable through the proxy."""
+    data = tmp_path / "legacy"
+    client = chromadb.PersistentClient(
+        path=str(data / "chroma"), settings=ChromaSettings(anonymized_telemetry=False)
+    )
+    legacy = client.get_or_create_collection(
+        LEGACY_COLLECTION,
+        embedding_function=None,
+        metadata={"hnsw:space": "cosine", "embedder": embedder.name},
+    )
+    memories = [
+        _memory("ola", 1, "I keep bees in my garden."),
+        _memory("ola", 2, "My sister lives in Bergen."),
+        _memory("kim", 1, "I play the cello on Sundays."),
+    ]
+    legacy.add(
+        ids=[m.id for m in memories],
+        embeddings=embedder.embed([m.text for m in memories], "passage"),
+        documents=[m.text for m in memories],
+        metadatas=[to_metadata(m) for m in memories],
+    )
+    proxy = make_proxy(data_dir=data)
+    assert sorted(m["text"] for m in proxy.memories("ola")) == [
+        "I keep bees in my garden.",
+        "My sister lives in Bergen.",
+    ]
+    assert [m["text"] for m in proxy.memories("kim")] == ["I play the cello on Sundays."]
+    assert LEGACY_COLLECTION not in _collections(data)
+    answer = proxy.client("kim").chat.completions.with_raw_response.create(
+        model="gpt-fake", messages=[{"role": "user", "content": "When do I play the cello?"}]
+    )
+    assert answer.headers["x-memory-status"] == "injected"
