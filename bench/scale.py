@@ -1,10 +1,11 @@
 """Store scale benchmark (docs/bench.md §3, "Scale"): search latency and resident memory with
 1k memories over 100 users, and 100k and 1M memories over 10k users, on the real store layout.
 
-The layout under test: one chromadb collection holds every memory (the durable store); a user's
-memories are loaded once into an in-process `UserIndex` (exact cosine + BM25) and searched there.
-For comparison it also times chromadb's own filtered query (`where={"user_id": u}`): the naive
-layout the in-process index replaces.
+The layout under test: every memory is in one of 64 chromadb collections (shards, chosen by a
+hash of the user id; the durable store); a user's memories are loaded once into an in-process
+`UserIndex` (exact cosine + BM25) and searched there. For comparison it also times chromadb's own
+filtered query (`where={"user_id": u}`) on the user's shard: the naive layout the in-process
+index replaces.
 
 Each size runs in two fresh child processes, so one phase's memory does not inflate the next
 one's figures. The first ingests random unit vectors (384-dim) and short varied texts straight
@@ -55,7 +56,7 @@ from proxy.memory.history import History
 from proxy.memory.models import Memory
 from proxy.memory.retrieval import SelectionParams
 from proxy.memory.service import MemoryService, memory_id
-from proxy.memory.store import COLLECTION, ChromaStore
+from proxy.memory.store import PREFIX, ChromaStore, shard_of
 from proxy.scope import Scope
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -408,7 +409,6 @@ def search(args: argparse.Namespace) -> dict[str, Any]:
     store = TimedStore(client, EMBEDDER_NAME)
     out["open_s"] = round(time.perf_counter() - started, 3)
     out["rss_after_open_mib"] = rss_mib()
-    collection = client.get_collection(COLLECTION)
 
     # The first `size` owners of the `target`-sized assignment: ingest may stop early.
     owner = owners(args.target, args.users, args.seed)[: args.size]
@@ -441,9 +441,10 @@ def search(args: argparse.Namespace) -> dict[str, Any]:
     include = ["documents", "metadatas", "embeddings"]
     gets = Timings()
     for user in raw_users:
+        collection = shard_collection(client, user)
         gets.run(partial(collection.get, where={"user_id": user_id(user)}, include=include))
     out["chroma_get_where"] = gets.summary()
-    out |= chroma_get_variants(collection, owner, others[: 2 * n_cold], include)
+    out |= chroma_get_variants(client, owner, others[: 2 * n_cold], include)
 
     log(f"  store only: {len(cold_store_users)} cold, {args.warm} warm searches")
     gcw.take()
@@ -481,7 +482,7 @@ def search(args: argparse.Namespace) -> dict[str, Any]:
     out["warm_store_only_full_cache"] = warm_searches(service, loaded, args.warm, questions, rnd)
     out["gc_during_full_cache_searches"] = gcw.take()
 
-    out["chroma_query"] = chroma_queries(collection, people, args, rnd)
+    out["chroma_query"] = chroma_queries(client, people, args, rnd)
     status = proc_status()
     out["rss_at_end_mib"] = status["VmRSS"]
     out["peak_rss_mib"] = status["VmHWM"]
@@ -490,16 +491,23 @@ def search(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def shard_collection(client: Any, user: int) -> Any:
+    """The chromadb collection that holds this user's memories."""
+    return client.get_collection(f"{PREFIX}{shard_of(user_id(user)):02d}")
+
+
 def chroma_get_variants(
-    collection: Any, owner: np.ndarray, users: Sequence[int], include: list[str]
+    client: Any, owner: np.ndarray, users: Sequence[int], include: list[str]
 ) -> dict[str, Any]:
     """What a cold load's chromadb `get` spends its time on, on users not read before: the
     `where` filter alone (ids only), and a fetch by ids (a layout that keeps each user's ids)."""
     half = len(users) // 2
     ids_only, by_ids = Timings(), Timings()
     for user in users[:half]:
+        collection = shard_collection(client, user)
         ids_only.run(partial(collection.get, where={"user_id": user_id(user)}, include=[]))
     for user in users[half:]:
+        collection = shard_collection(client, user)
         positions = np.flatnonzero(owner == user).tolist()
         ids = [memory_id(f"scale-turn-{i // 4}", i % 4) for i in positions]
         by_ids.run(partial(collection.get, ids=ids, include=include))
@@ -556,26 +564,29 @@ def load_everyone(
 
 
 def chroma_queries(
-    collection: Any, people: Sequence[int], args: argparse.Namespace, rnd: random.Random
+    client: Any, people: Sequence[int], args: argparse.Namespace, rnd: random.Random
 ) -> dict[str, Any]:
-    """The naive layout: chromadb's own top-10 query, filtered to one user, and unfiltered."""
+    """The naive layout: chromadb's own top-10 query on the user's shard, filtered to the user,
+    and unfiltered."""
     rng = np.random.default_rng([args.seed, 4])
     before = rss_mib()
 
-    def query(where: dict[str, str] | None, timings: Timings) -> float:
+    def query(user: int, filtered: bool, timings: Timings) -> float:
         vector = unit_vectors(rng, 1)
+        where = {"user_id": user_id(user)} if filtered else None
+        collection = shard_collection(client, user)
         call = partial(collection.query, query_embeddings=vector, where=where, n_results=10)
         return timings.run(call)
 
-    log("  chromadb: first query (loads the HNSW index)")
-    first = query({"user_id": user_id(rnd.choice(people))}, Timings())
+    log("  chromadb: first query (loads one shard's HNSW index)")
+    first = query(rnd.choice(people), True, Timings())
     filtered, unfiltered = Timings(), Timings()
     log(f"  chromadb: up to {args.chroma_queries} filtered queries ({args.chroma_budget:.0f} s)")
     deadline = time.perf_counter() + args.chroma_budget
     while len(filtered.wall) < args.chroma_queries and time.perf_counter() < deadline:
-        query({"user_id": user_id(rnd.choice(people))}, filtered)
+        query(rnd.choice(people), True, filtered)
     for _ in range(50):
-        query(None, unfiltered)
+        query(rnd.choice(people), False, unfiltered)
     return {
         "first_query_ms": round(first * 1000, 2),
         "filtered": filtered.summary(),

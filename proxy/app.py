@@ -50,6 +50,7 @@ def build_memory(settings: Settings, embedder: Embedder | None) -> MemoryService
         selection=SelectionParams(top_k=retrieval.top_k, min_similarity=retrieval.min_similarity),
         candidates=retrieval.candidates,
         dedup_similarity=settings.write.dedup_similarity,
+        refresh_s=retrieval.shared_store_refresh_s if settings.chroma_url else None,
     )
 
 
@@ -113,6 +114,8 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
                 purger.cancel()
             if services.writer is not None:
                 await services.writer.stop(settings.write.drain_timeout_s)
+            if services.memory is not None:
+                services.memory.close()
             await session.close()
 
     app = FastAPI(

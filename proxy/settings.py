@@ -30,6 +30,13 @@ class RetrievalSettings(BaseModel):
     candidates: int = Field(
         50, ge=1, description="candidates taken from each retriever before fusion"
     )
+    shared_store_refresh_s: float = Field(
+        5.0,
+        gt=0,
+        description="with a Chroma server (several replicas), a user's cached memories are "
+        "reloaded in the background when older than this: what another replica wrote shows "
+        "up within about this time",
+    )
 
 
 class WriteSettings(BaseModel):

@@ -7,10 +7,13 @@ collection (137 ms at 200k items). So chromadb is the durable store and this is 
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +23,8 @@ from proxy.memory.attributes import attribute_of
 from proxy.memory.lexical import Bm25Index, tokenize
 from proxy.memory.models import Memory
 from proxy.scope import Scope
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -55,12 +60,19 @@ class UserIndex:
         self._rows: dict[str, int] = {}
         self._attributes: dict[int, str] = {}  # row -> single-valued attribute it sets
         self._bm25 = Bm25Index()
+        self.version = 0  # bumped by every change: a background reload checks it
 
     def __len__(self) -> int:
         return len(self._rows)
 
+    def mark_changed(self) -> None:
+        """A change of this user reached the store: a reload that began before it is stale."""
+        with self.lock:
+            self.version += 1
+
     def upsert(self, memories: Sequence[Memory], vectors: np.ndarray) -> None:
         with self.lock:
+            self.version += 1
             for memory, vector in zip(memories, vectors, strict=True):
                 if memory.scope.user_id != self.user_id:
                     raise ValueError("memory of another user offered to this user's index")
@@ -99,6 +111,7 @@ class UserIndex:
 
     def remove(self, ids: Sequence[str]) -> None:
         with self.lock:
+            self.version += 1
             for memory_id in ids:
                 row = self._rows.pop(memory_id, None)
                 if row is not None:
@@ -209,29 +222,45 @@ class UserIndex:
 
 
 class IndexCache:
-    """Loaded user indexes, least recently used evicted past `max_memories` rows in total."""
+    """Loaded user indexes, least recently used evicted past `max_memories` rows in total.
 
-    def __init__(self, load: Callable[[str], UserIndex], max_memories: int = 2_000_000) -> None:
+    With `max_age_s` (a store shared by several proxy replicas), an index older than that is
+    reloaded in the background while the current one keeps serving: another replica's writes
+    show up within about `max_age_s`, and no request waits for the reload."""
+
+    def __init__(
+        self,
+        load: Callable[[str], UserIndex],
+        max_memories: int = 2_000_000,
+        max_age_s: float | None = None,
+    ) -> None:
         self._load = load
         self._max = max_memories
+        self._max_age = max_age_s
         self._indexes: OrderedDict[str, UserIndex] = OrderedDict()
+        self._loaded_at: dict[str, float] = {}
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
+        self._refreshing: set[str] = set()
+        self._refresher: ThreadPoolExecutor | None = None
 
     def get(self, user_id: str) -> UserIndex:
         with self._lock:
             index = self._indexes.get(user_id)
             if index is not None:
                 self._indexes.move_to_end(user_id)
+                self._refresh_if_old(user_id, index)
                 return index
             loading = self._loading.setdefault(user_id, threading.Lock())
         with loading:  # one load per user even when several requests arrive at once
             with self._lock:
                 index = self._indexes.get(user_id)
             if index is None:
+                started = time.monotonic()
                 index = self._load(user_id)
                 with self._lock:
                     self._indexes[user_id] = index
+                    self._loaded_at[user_id] = started
                     self._loading.pop(user_id, None)
                     self._evict()
         return index
@@ -243,9 +272,46 @@ class IndexCache:
     def drop(self, user_id: str) -> None:
         with self._lock:
             self._indexes.pop(user_id, None)
+            self._loaded_at.pop(user_id, None)
+
+    def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.shutdown(wait=False, cancel_futures=True)
+
+    def _refresh_if_old(self, user_id: str, index: UserIndex) -> None:
+        """Hold the lock."""
+        if self._max_age is None or user_id in self._refreshing:
+            return
+        if time.monotonic() - self._loaded_at.get(user_id, 0.0) < self._max_age:
+            return
+        if self._refresher is None:
+            self._refresher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="index-reload")
+        self._refreshing.add(user_id)
+        self._refresher.submit(self._refresh, user_id, index, index.version)
+
+    def _refresh(self, user_id: str, stale: UserIndex, version: int) -> None:
+        started = time.monotonic()
+        try:
+            fresh = self._load(user_id)
+        except Exception:
+            log.warning("reloading the memories of a user failed; serving the cached ones")
+            fresh = None
+        with self._lock:
+            self._refreshing.discard(user_id)
+            if self._indexes.get(user_id) is not stale:
+                return  # dropped or replaced meanwhile
+            if fresh is None:
+                self._loaded_at[user_id] = started  # back off for max_age before trying again
+            elif stale.version == version:
+                self._indexes[user_id] = fresh
+                self._loaded_at[user_id] = started
+                self._evict()
+            # else: this process changed the index during the reload, which may have missed
+            # that change; keep the cached one and reload on a later request.
 
     def _evict(self) -> None:
         total = sum(len(index) for index in self._indexes.values())
         while total > self._max and len(self._indexes) > 1:
-            _, evicted = self._indexes.popitem(last=False)
+            user_id, evicted = self._indexes.popitem(last=False)
+            self._loaded_at.pop(user_id, None)
             total -= len(evicted)

@@ -65,6 +65,7 @@ class MemoryService:
         candidates: int = 50,
         dedup_similarity: float = 0.92,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        refresh_s: float | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -73,7 +74,8 @@ class MemoryService:
         self.candidates = candidates
         self.dedup_similarity = dedup_similarity
         self.clock = clock
-        self._cache = IndexCache(self._load_user)
+        # refresh_s: the store is shared with other replicas, whose writes a cached index lacks.
+        self._cache = IndexCache(self._load_user, max_age_s=refresh_s)
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -333,6 +335,7 @@ class MemoryService:
         except Exception:
             self._cache.drop(user_id)  # the index ran ahead of the store: reload it next time
             raise
+        index.mark_changed()
 
     def _load_user(self, user_id: str) -> UserIndex:
         memories, vectors = self.store.load_user(user_id)
@@ -340,6 +343,9 @@ class MemoryService:
         if memories:
             index.upsert(memories, vectors)
         return index
+
+    def close(self) -> None:
+        self._cache.close()
 
     def warm_up(self) -> None:
         """Load the model and touch the store before the first request, not during it."""
