@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -51,6 +52,7 @@ def build_memory(settings: Settings, embedder: Embedder | None) -> MemoryService
         candidates=retrieval.candidates,
         dedup_similarity=settings.write.dedup_similarity,
         refresh_s=retrieval.shared_store_refresh_s if settings.chroma_url else None,
+        cache_memories=retrieval.cache_memories,
     )
 
 
@@ -102,7 +104,9 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
                 max_backlog=settings.write.max_backlog,
             )
             services.writer.start()
-            purger = asyncio.create_task(_housekeeping(memory), name="memory-housekeeping")
+            purger = asyncio.create_task(
+                _housekeeping(memory, settings.retrieval.preload_users), name="memory-housekeeping"
+            )
         except (MemoryUnavailable, OSError) as exc:
             # Fail open: without a store the proxy still forwards every call, memory off.
             services.memory_error = str(exc)
@@ -135,9 +139,21 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     return app
 
 
-async def _housekeeping(memory: MemoryService, every_s: float = 60.0) -> None:
-    """Expired memories are already invisible; this removes them from disk. Also hands heap
-    that bursts of writes and index loads freed back to the system."""
+async def _housekeeping(memory: MemoryService, preload_users: int, every_s: float = 60.0) -> None:
+    """First loads the recently active users (the proxy already serves meanwhile). Then, every
+    minute: expired memories, already invisible, are removed from disk, and heap that bursts of
+    writes and index loads freed is handed back to the system."""
+    try:
+        started = time.perf_counter()
+        users, rows = await asyncio.to_thread(memory.preload_blocking, preload_users)
+        log.info(
+            "preloaded %d recently active users (%d memories) in %.1f s",
+            users,
+            rows,
+            time.perf_counter() - started,
+        )
+    except Exception:
+        log.exception("preloading recently active users failed; they load on first use")
     while True:
         try:
             purged = await asyncio.to_thread(memory.purge_expired_blocking)

@@ -30,6 +30,15 @@ class RetrievalSettings(BaseModel):
     candidates: int = Field(
         50, ge=1, description="candidates taken from each retriever before fusion"
     )
+    cache_memories: int = Field(
+        500_000,
+        ge=1,
+        description="memories held in process for search (about 4.6 KB each); least recently "
+        "used users are evicted past it",
+    )
+    preload_users: int = Field(
+        200, ge=0, description="users most recently active loaded in the background at start"
+    )
     shared_store_refresh_s: float = Field(
         5.0,
         gt=0,

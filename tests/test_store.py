@@ -15,7 +15,7 @@ from proxy.memory.embed import MiniLMEmbedder
 from proxy.memory.models import Memory
 from proxy.memory.store import LEGACY_COLLECTION, SHARDS, ChromaStore, shard_of, to_metadata
 from proxy.scope import Scope
-from tests.conftest import ProxyFactory
+from tests.conftest import ProxyFactory, wait_until
 
 EMBEDDER = "test-embedder"
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -131,3 +131,28 @@ def test_a_single_collection_store_is_moved_into_shards_on_open(
         model="gpt-fake", messages=[{"role": "user", "content": "When do I play the cello?"}]
     )
     assert answer.headers["x-memory-status"] == "injected"
+
+
+def test_recently_active_users_are_loaded_again_at_start(
+    tmp_path: Path, make_proxy: ProxyFactory
+) -> None:
+    """After a restart the users who were active last are loaded in the background, before
+    their first request (a big user's load would not fit in a request's retrieval budget)."""
+    data = tmp_path / "restart"
+    before = make_proxy(data_dir=data)
+    before.tell("ines", "I keep bees in my garden.")
+    before.tell("omar", "I play the cello on Sundays.")
+    before.close()
+    before.server.stop()
+    after = make_proxy(data_dir=data, retrieval={"preload_users": 1})
+
+    def cache() -> dict[str, int]:
+        return after.http.get("/healthz").json()["memory"]["index_cache"]
+
+    wait_until(lambda: cache()["users"] == 1)
+    assert cache()["memories"] == 1  # omar, the most recent; one user allowed
+    answer = after.client("omar").chat.completions.with_raw_response.create(
+        model="gpt-fake", messages=[{"role": "user", "content": "When do I play the cello?"}]
+    )
+    assert answer.headers["x-memory-status"] == "injected"
+    assert cache()["users"] == 1  # served from the preloaded index

@@ -93,6 +93,15 @@ class History:
             for m, u, e, o, n, at, s, x, sid in rows
         ]
 
+    def recent_users(self, limit: int) -> list[str]:
+        """Users whose memories changed most recently, newest first."""
+        with self._lock, _unavailable_on_error():
+            rows = self._db.execute(
+                "SELECT user_id FROM events GROUP BY user_id ORDER BY MAX(seq) DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [user_id for (user_id,) in rows]
+
     def erase_user(self, user_id: str, session_id: str | None = None) -> None:
         """Erasure means erasure: a user's (or session's) history goes with their memories."""
         with self._lock:

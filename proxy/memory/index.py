@@ -274,6 +274,15 @@ class IndexCache:
             self._indexes.pop(user_id, None)
             self._loaded_at.pop(user_id, None)
 
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            indexes = list(self._indexes.values())
+        return {
+            "users": len(indexes),
+            "memories": sum(len(index) for index in indexes),
+            "max_memories": self._max,
+        }
+
     def close(self) -> None:
         if self._refresher is not None:
             self._refresher.shutdown(wait=False, cancel_futures=True)

@@ -66,6 +66,7 @@ class MemoryService:
         dedup_similarity: float = 0.92,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         refresh_s: float | None = None,
+        cache_memories: int = 500_000,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -75,7 +76,9 @@ class MemoryService:
         self.dedup_similarity = dedup_similarity
         self.clock = clock
         # refresh_s: the store is shared with other replicas, whose writes a cached index lacks.
-        self._cache = IndexCache(self._load_user, max_age_s=refresh_s)
+        self._cache = IndexCache(self._load_user, cache_memories, max_age_s=refresh_s)
+        self.cache_memories = cache_memories
+        self._closing = False
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -344,8 +347,26 @@ class MemoryService:
             index.upsert(memories, vectors)
         return index
 
+    def cache_stats(self) -> dict[str, int]:
+        """Users and memories held in process for search."""
+        return self._cache.stats()
+
     def close(self) -> None:
+        self._closing = True  # ends a preload still running
         self._cache.close()
+
+    def preload_blocking(self, max_users: int) -> tuple[int, int]:
+        """After a restart, load the indexes of the users active most recently (a user with
+        10k memories takes ~1 s to read back from chromadb, past a request's retrieval budget),
+        up to half the cache. Returns (users, memories) loaded."""
+        self.store.warm_shards()
+        users = rows = 0
+        for user_id in self.history.recent_users(max_users):
+            if rows >= self.cache_memories // 2 or self._closing:
+                break
+            rows += len(self._cache.get(user_id))
+            users += 1
+        return users, rows
 
     def warm_up(self) -> None:
         """Load the model and touch the store before the first request, not during it."""

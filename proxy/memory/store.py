@@ -369,6 +369,14 @@ class ChromaStore:
                 ]
                 offset += len(result["ids"])
 
+    def warm_shards(self) -> int:
+        """Touch every shard: chromadb loads a collection's segments on its first read (tens of
+        ms each at 100k memories), which would otherwise land on some user's first request."""
+        shards = self._existing_shards()
+        for shard in shards:
+            self._call(shard, "get", where={"user_id": "\x00warm-up"}, include=[])
+        return len(shards)
+
     def delete(self, user_id: str, ids: Sequence[str]) -> None:
         if ids:
             self._call(shard_of(user_id, self._shards), "delete", ids=list(ids))

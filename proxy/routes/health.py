@@ -16,6 +16,8 @@ async def healthz(services: ServicesDep) -> dict[str, Any]:
     memory: dict[str, Any] = {"status": "ok" if services.memory else "error"}
     if services.memory_error:
         memory["error"] = services.memory_error
+    if services.memory is not None:
+        memory["index_cache"] = services.memory.cache_stats()
     if services.writer is not None:
         memory["backlog"] = services.writer.backlog()
         memory["writes"] = vars(services.writer.stats)
