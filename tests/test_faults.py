@@ -392,3 +392,34 @@ def test_a_broken_store_fails_open_and_the_proxy_recovers_when_it_is_back(
         )
     finally:
         proxy.close()
+
+
+@pytest.mark.timeout(90)
+def test_a_store_restored_from_an_older_copy_is_served_as_restored(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """An operator puts back an older copy of the store under a running proxy: once the proxy
+    has reopened it, what it lists and injects is the copy, not what it had cached before."""
+    data = tmp_path / "data"
+    chroma, backup = data / "chroma", tmp_path / "backup"
+    upstream_url = f"{upstream.url}/v1"  # type: ignore[attr-defined]
+    seed = ProxyProcess(upstream_url, data, tmp_path / "proxy.log").wait_ready()
+    _chat(seed, "kai", "I keep a kite named Alpha in the attic.")
+    seed.flush()
+    seed.terminate()
+    shutil.copytree(chroma, backup)  # the older copy: Alpha only
+    proxy = ProxyProcess(upstream_url, data, tmp_path / "proxy.log").wait_ready()
+    try:
+        _chat(proxy, "kai", "I keep a drum named Beta in the cellar.")
+        proxy.flush()
+        assert len(proxy.memories("kai")) == 2  # both, from the index held in process
+        shutil.rmtree(chroma)
+        shutil.copytree(backup, chroma)
+        _chat(proxy, "kai", "I keep a lantern named Gamma in the shed.")  # a write reopens it
+        proxy.flush()
+        assert sorted(m["text"] for m in proxy.memories("kai")) == [
+            "I keep a kite named Alpha in the attic.",
+            "I keep a lantern named Gamma in the shed.",
+        ]
+    finally:
+        proxy.close()

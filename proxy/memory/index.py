@@ -274,6 +274,11 @@ class IndexCache:
             self._indexes.pop(user_id, None)
             self._loaded_at.pop(user_id, None)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._indexes.clear()
+            self._loaded_at.clear()
+
     def stats(self) -> dict[str, int]:
         with self._lock:
             indexes = list(self._indexes.values())

@@ -77,6 +77,7 @@ class MemoryService:
         self.clock = clock
         # refresh_s: the store is shared with other replicas, whose writes a cached index lacks.
         self._cache = IndexCache(self._load_user, cache_memories, max_age_s=refresh_s)
+        store.on_reconnect = self._cache.clear  # a restored store may be an older copy
         self.cache_memories = cache_memories
         self._closing = False
 

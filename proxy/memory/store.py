@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -120,6 +120,9 @@ class ChromaStore:
         self._recovery = threading.Lock()
         self._reconnected_at = -RECONNECT_INTERVAL_S
         self._collections: dict[int, Any] = {}
+        # Called when the embedded client is rebuilt: the files may now be an older copy, so
+        # whatever was read from the old ones (the in-process indexes) is suspect.
+        self.on_reconnect: Callable[[], None] | None = None
         self._collection(0, create=True)  # fail now if unreachable or of another embedder
         self._migrate_single_collection()
 
@@ -230,6 +233,8 @@ class ChromaStore:
                 with contextlib.suppress(Exception):  # the old client is broken anyway
                     self._client.close()  # the last reference: chromadb drops its cached system
                 self._client = _embedded_client(files)
+                if self.on_reconnect is not None:
+                    self.on_reconnect()
             self._collections = {}
 
     def _check_files(self) -> None:
