@@ -102,6 +102,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
                 build_processor(settings, memory, services.extraction),
                 max_attempts=settings.write.max_attempts,
                 max_backlog=settings.write.max_backlog,
+                batch=memory.batched_writes,
             )
             services.writer.start()
             purger = asyncio.create_task(

@@ -12,7 +12,11 @@ import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
 from proxy.memory.embed import MiniLMEmbedder
+from proxy.memory.extract_offline import Fact
+from proxy.memory.history import History
 from proxy.memory.models import Memory
+from proxy.memory.retrieval import SelectionParams
+from proxy.memory.service import MemoryService, memory_id
 from proxy.memory.store import LEGACY_COLLECTION, SHARDS, ChromaStore, shard_of, to_metadata
 from proxy.scope import Scope
 from tests.conftest import ProxyFactory, wait_until
@@ -156,3 +160,31 @@ def test_recently_active_users_are_loaded_again_at_start(
     )
     assert answer.headers["x-memory-status"] == "injected"
     assert cache()["users"] == 1  # served from the preloaded index
+
+
+def _service(path: Path, embedder: MiniLMEmbedder) -> MemoryService:
+    return MemoryService(
+        store=ChromaStore.connect(path, None, embedder.name),
+        embedder=embedder,
+        history=History(path / "history.sqlite3"),
+        selection=SelectionParams(),
+    )
+
+
+def test_a_write_batch_stores_its_turns_together_and_the_last_word_wins(
+    tmp_path: Path, embedder: MiniLMEmbedder
+) -> None:
+    service = _service(tmp_path, embedder)
+    scope = Scope(user_id="lea")
+    with service.batched_writes():
+        service.remember_blocking(scope, [Fact("I live in Oslo.", "fact")], None, source="t1")
+        service.remember_blocking(scope, [Fact("I play the cello.", "fact")], None, source="t2")
+        # Seen by searches at once, before the batch is written:
+        hits = service.search_blocking(scope, "Where do I live?")
+        assert hits[0].memory.text == "I live in Oslo."
+        assert service.store.count() == 0
+        service.forget_blocking(scope, "I live in Oslo.")
+    stored, _ = service.store.load_user("lea")
+    assert [m.text for m in stored] == ["I play the cello."]  # added then forgotten: never stored
+    oslo = service.history.of(memory_id("t1", 0))
+    assert [e.event for e in oslo] == ["ADD", "DELETE"]

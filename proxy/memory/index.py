@@ -242,6 +242,7 @@ class IndexCache:
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
         self._refreshing: set[str] = set()
+        self._held: dict[str, int] = {}  # users with changes not yet in the store
         self._refresher: ThreadPoolExecutor | None = None
 
     def get(self, user_id: str) -> UserIndex:
@@ -274,6 +275,20 @@ class IndexCache:
             self._indexes.pop(user_id, None)
             self._loaded_at.pop(user_id, None)
 
+    def hold(self, user_id: str) -> None:
+        """Keep this user's index as it is (no eviction, no background reload) until
+        `release`: it holds changes the store does not have yet."""
+        with self._lock:
+            self._held[user_id] = self._held.get(user_id, 0) + 1
+
+    def release(self, user_id: str) -> None:
+        with self._lock:
+            left = self._held.get(user_id, 0) - 1
+            if left > 0:
+                self._held[user_id] = left
+            else:
+                self._held.pop(user_id, None)
+
     def clear(self) -> None:
         with self._lock:
             self._indexes.clear()
@@ -294,7 +309,7 @@ class IndexCache:
 
     def _refresh_if_old(self, user_id: str, index: UserIndex) -> None:
         """Hold the lock."""
-        if self._max_age is None or user_id in self._refreshing:
+        if self._max_age is None or user_id in self._refreshing or user_id in self._held:
             return
         if time.monotonic() - self._loaded_at.get(user_id, 0.0) < self._max_age:
             return
@@ -312,8 +327,8 @@ class IndexCache:
             fresh = None
         with self._lock:
             self._refreshing.discard(user_id)
-            if self._indexes.get(user_id) is not stale:
-                return  # dropped or replaced meanwhile
+            if self._indexes.get(user_id) is not stale or user_id in self._held:
+                return  # dropped or replaced meanwhile, or holding unstored changes
             if fresh is None:
                 self._loaded_at[user_id] = started  # back off for max_age before trying again
             elif stale.version == version:
@@ -325,7 +340,13 @@ class IndexCache:
 
     def _evict(self) -> None:
         total = sum(len(index) for index in self._indexes.values())
-        while total > self._max and len(self._indexes) > 1:
-            user_id, evicted = self._indexes.popitem(last=False)
+        if total <= self._max:
+            return
+        for user_id in list(self._indexes):  # least recently used first
+            if total <= self._max or len(self._indexes) <= 1:
+                break
+            if user_id in self._held:
+                continue
+            evicted = self._indexes.pop(user_id)
             self._loaded_at.pop(user_id, None)
             total -= len(evicted)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,9 +77,9 @@ class Outbox:
             ).fetchall()
         return [_turn(row) for row in rows]
 
-    def done(self, turn: Turn) -> None:
+    def done(self, turns: Sequence[Turn]) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM turns WHERE seq = ?", (turn.seq,))
+            self._db.executemany("DELETE FROM turns WHERE seq = ?", [(t.seq,) for t in turns])
 
     def retry_later(self, turn: Turn, error: str, max_attempts: int) -> bool:
         """Count a failed attempt; park the turn as failed past `max_attempts`. True if parked."""

@@ -7,8 +7,10 @@ to a worker thread so the event loop never waits on them. Every change is record
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -79,6 +81,7 @@ class MemoryService:
         self._cache = IndexCache(self._load_user, cache_memories, max_age_s=refresh_s)
         store.on_reconnect = self._cache.clear  # a restored store may be an older copy
         self.cache_memories = cache_memories
+        self._batch = _ThreadBatch()
         self._closing = False
 
     # --- reads -----------------------------------------------------------------------------
@@ -190,7 +193,7 @@ class MemoryService:
             # The index learns each memory at once so later facts of this turn see it.
             index.upsert([memory], vector[None, :])
         self._persist(scope.user_id, index, list(changed.values()), with_vectors)
-        self.history.record(events)
+        self._record(events)
         return result
 
     def _settle_attribute(
@@ -258,7 +261,7 @@ class MemoryService:
             vector = self.embedder.embed([updated.text], "passage")[0]
         index.upsert([updated], vector[None, :])
         self._persist(memory.scope.user_id, index, [updated], {updated.id: vector})
-        self.history.record(
+        self._record(
             [_event(updated, "UPDATE", memory.text, now, source=source, extractor="api")]
         )
         return updated
@@ -270,9 +273,15 @@ class MemoryService:
         ids = [m.id for m in memories]
         for user_id in {m.scope.user_id for m in memories}:
             mine = [m.id for m in memories if m.scope.user_id == user_id]
-            self.store.delete(user_id, mine)
+            batch = self._batch.current
+            if batch is None:
+                self.store.delete(user_id, mine)
+            else:
+                if user_id not in batch.users:
+                    self._cache.hold(user_id)
+                batch.delete(user_id, mine)
             self._cache.get(user_id).remove(mine)
-        self.history.record([_event(m, "DELETE", m.text, now, source=source) for m in memories])
+        self._record([_event(m, "DELETE", m.text, now, source=source) for m in memories])
         return ids
 
     def erase_blocking(self, scope: Scope) -> int:
@@ -334,12 +343,54 @@ class MemoryService:
                 for row, m in zip(rows, memories, strict=True)
             ]  # type: ignore[misc]
         )
+        batch = self._batch.current
+        if batch is not None:
+            if user_id not in batch.users:
+                self._cache.hold(user_id)  # not evicted or reloaded before the batch is stored
+            batch.upsert(memories, stacked)
+            return
         try:
             self.store.upsert(memories, stacked)
         except Exception:
             self._cache.drop(user_id)  # the index ran ahead of the store: reload it next time
             raise
         index.mark_changed()
+
+    def _record(self, events: list[Event]) -> None:
+        batch = self._batch.current
+        if batch is None:
+            self.history.record(events)
+        else:
+            batch.events += events
+
+    @contextmanager
+    def batched_writes(self) -> Iterator[None]:
+        """Within this block (in this thread), store and history writes are collected and made
+        at its end in one call per shard and one transaction. chromadb spends ~9 ms per call
+        whatever its size (measured: 1 row 9 ms, 20 rows 12 ms), so the writer groups turns.
+        Searches see the changes at once (the in-process index is updated as before). If the
+        block or the final writes fail, the users touched are reloaded from the store."""
+        batch = WriteBatch()
+        self._batch.current = batch
+        try:
+            yield
+            for user_id, ids in batch.deletes_by_user().items():
+                self.store.delete(user_id, ids)
+            memories, vectors = batch.upserts()
+            self.store.upsert(memories, vectors)
+            self.history.record(batch.events)
+        except BaseException:
+            for user_id in batch.users:
+                self._cache.drop(user_id)
+            raise
+        finally:
+            self._batch.current = None
+            for user_id in batch.users:
+                self._cache.release(user_id)
+        for user_id in batch.users:
+            index = self._cache.peek(user_id)
+            if index is not None:
+                index.mark_changed()
 
     def _load_user(self, user_id: str) -> UserIndex:
         memories, vectors = self.store.load_user(user_id)
@@ -376,6 +427,45 @@ class MemoryService:
         # A filtered read makes chromadb load its segments now: the first search after a restart
         # took 1.3 s at 315k memories without this (bench/scale.py).
         self.store.load_user("\x00warm-up")
+
+
+class WriteBatch:
+    """Store and history writes collected by `MemoryService.batched_writes`; per memory id the
+    last operation wins (a memory added then forgotten in one batch is never stored)."""
+
+    def __init__(self) -> None:
+        self._ops: dict[str, tuple[str, Memory | None, np.ndarray | None]] = {}
+        self.events: list[Event] = []
+        self.users: set[str] = set()
+
+    def upsert(self, memories: Sequence[Memory], vectors: np.ndarray) -> None:
+        for memory, vector in zip(memories, vectors, strict=True):
+            self._ops.pop(memory.id, None)  # re-inserted last: the batch keeps write order
+            self._ops[memory.id] = (memory.scope.user_id, memory, vector)
+            self.users.add(memory.scope.user_id)
+
+    def delete(self, user_id: str, ids: Sequence[str]) -> None:
+        for memory_id in ids:
+            self._ops.pop(memory_id, None)
+            self._ops[memory_id] = (user_id, None, None)
+        self.users.add(user_id)
+
+    def deletes_by_user(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for memory_id, (user_id, memory, _) in self._ops.items():
+            if memory is None:
+                out.setdefault(user_id, []).append(memory_id)
+        return out
+
+    def upserts(self) -> tuple[list[Memory], np.ndarray]:
+        kept = [(m, v) for _, m, v in self._ops.values() if m is not None and v is not None]
+        if not kept:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return [m for m, _ in kept], np.stack([v for _, v in kept])
+
+
+class _ThreadBatch(threading.local):
+    current: WriteBatch | None = None
 
 
 def _event(

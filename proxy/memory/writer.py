@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,6 +22,12 @@ from proxy.scope import Scope
 log = logging.getLogger(__name__)
 
 ProcessTurn = Callable[[Turn], None]  # blocking; runs in a worker thread
+# A context in which the memory writes of several turns are collected and made at its end.
+WriteBatch = Callable[[], AbstractContextManager[None]]
+# Turns processed into one batch of store writes: as many as fit in this time (offline
+# extraction: ~10 turns; an LLM extractor's call takes longer, so its turns go one by one and
+# are not held back behind each other).
+MAX_BATCH_S = 0.05
 
 # What a turn may keep of a longer text: its head and its tail (a pasted document is not what
 # the user says about themselves, and redacting or extracting megabytes takes seconds).
@@ -54,9 +62,11 @@ class WriteBack:
         process: ProcessTurn,
         max_attempts: int = 5,
         max_backlog: int = 100_000,
+        batch: WriteBatch = contextlib.nullcontext,
     ) -> None:
         self._outbox = outbox
         self._process = process
+        self._batch = batch
         self._max_attempts = max_attempts
         self._max_backlog = max_backlog
         self._pending = outbox.counts()["pending"]  # kept in memory: no COUNT(*) per request
@@ -144,44 +154,69 @@ class WriteBack:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            for turn in turns:
-                if not await self._handle(turn):
-                    break
+            while turns and not self._stopping:
+                handled = await self._handle(turns)
+                if handled == 0:
+                    break  # the store is down: back off, then read the outbox again
+                turns = turns[handled:]
             async with self._progress:
                 self._progress.notify_all()
 
-    async def _handle(self, turn: Turn) -> bool:
-        """Process one turn; False when the store is down and the round should pause."""
+    async def _handle(self, turns: list[Turn]) -> int:
+        """Process a batch from the head of `turns`; returns how many were handled (0 when the
+        store is down and the round should pause)."""
         try:
-            await asyncio.to_thread(self._process, turn)
+            outcomes = await asyncio.to_thread(self._process_batch, turns)
         except MemoryUnavailable as exc:
-            # An outage is not the turn's fault: it stays pending, unparked, however long it lasts.
+            # An outage is not the turns' fault: they stay pending, unparked, however long.
             self.stats.store_outages += 1
             self._outage += 1
             delay = min(0.2 * 2 ** min(self._outage, 8), 30.0)
             log.warning("memory store unavailable, retrying in %.1f s: %s", delay, exc)
             await self._sleep(delay)
-            return False
-        except Exception as exc:
+            return 0
+        self._outage = 0
+        handled = turns[: len(outcomes)]
+        stored = [turn for turn, error in zip(handled, outcomes, strict=True) if error is None]
+        self._outbox.done(stored)
+        self._pending -= len(stored)
+        self.stats.processed += len(stored)
+        backoff = 0.0
+        for turn, error in zip(handled, outcomes, strict=True):
+            if error is None:
+                continue
             self.stats.failed_attempts += 1
-            parked = self._outbox.retry_later(
-                turn, f"{type(exc).__name__}: {exc}", self._max_attempts
-            )
-            if parked:
+            message = f"{type(error).__name__}: {error}"
+            if self._outbox.retry_later(turn, message, self._max_attempts):
                 self._pending -= 1
                 self.stats.parked += 1
-                log.error("memory write parked after %d attempts: %s", self._max_attempts, exc)
+                log.error("memory write parked after %d attempts: %s", self._max_attempts, error)
             else:
                 log.warning(
-                    "memory write failed (attempt %d), will retry: %s", turn.attempts + 1, exc
+                    "memory write failed (attempt %d), will retry: %s", turn.attempts + 1, error
                 )
-                await self._sleep(min(0.2 * 2**turn.attempts, 30.0))
-            return True
-        self._outage = 0
-        self._outbox.done(turn)
-        self._pending -= 1
-        self.stats.processed += 1
-        return True
+                backoff = max(backoff, min(0.2 * 2**turn.attempts, 30.0))
+        if backoff:
+            await self._sleep(backoff)
+        return len(outcomes)
+
+    def _process_batch(self, turns: list[Turn]) -> list[Exception | None]:
+        """Blocking: turns from the head of `turns`, their writes made together at the end.
+        One outcome per turn processed (None: done); a store outage raises for the batch."""
+        outcomes: list[Exception | None] = []
+        started = time.monotonic()
+        with self._batch():
+            for turn in turns:
+                try:
+                    self._process(turn)
+                    outcomes.append(None)
+                except MemoryUnavailable:
+                    raise
+                except Exception as exc:  # this turn's fault: retried alone, then parked
+                    outcomes.append(exc)
+                if time.monotonic() - started >= MAX_BATCH_S:
+                    break
+        return outcomes
 
     async def _sleep(self, seconds: float) -> None:
         """Back off, but wake at once for a flush or shutdown (not for every new turn)."""
