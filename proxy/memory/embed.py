@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from proxy.errors import MemoryUnavailable
+from proxy.memory.batcher import MicroBatcher
 
 TextKind = Literal["query", "passage"]
 
@@ -64,6 +65,7 @@ class MiniLMEmbedder:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = Lock()
+        self._batcher = MicroBatcher(self._run)
 
     def embed(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
         if not texts:
@@ -79,7 +81,7 @@ class MiniLMEmbedder:
             if hit is not None:
                 self._cache.move_to_end(text)
                 return hit
-        vector = self._run([text])[0]
+        vector = self._batcher.embed(text)  # shares a model run with concurrent queries
         with self._cache_lock:
             self._cache[text] = vector
             if len(self._cache) > self._cache_size:

@@ -261,9 +261,7 @@ class MemoryService:
             vector = self.embedder.embed([updated.text], "passage")[0]
         index.upsert([updated], vector[None, :])
         self._persist(memory.scope.user_id, index, [updated], {updated.id: vector})
-        self._record(
-            [_event(updated, "UPDATE", memory.text, now, source=source, extractor="api")]
-        )
+        self._record([_event(updated, "UPDATE", memory.text, now, source=source, extractor="api")])
         return updated
 
     def delete_blocking(self, memories: Sequence[Memory], source: str = "api") -> list[str]:
