@@ -12,7 +12,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
@@ -78,6 +79,21 @@ def response_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]
     return [(k, v) for k, v in headers if k.lower() not in _DROP_RESPONSE]
 
 
+@contextmanager
+def _mid_answer(what: str) -> Iterator[None]:
+    """Transport failures after the status and headers arrived, as UpstreamBrokeOff."""
+    try:
+        yield
+    except TimeoutError as exc:
+        raise UpstreamBrokeOff(
+            f"the upstream stopped sending {what}: {type(exc).__name__}", timed_out=True
+        ) from exc
+    except aiohttp.ClientError as exc:
+        raise UpstreamBrokeOff(
+            f"the upstream broke off {what}: {type(exc).__name__}", timed_out=False
+        ) from exc
+
+
 class UpstreamResponse:
     """An upstream answer whose body is not read yet: read it whole or stream it, then close."""
 
@@ -90,30 +106,14 @@ class UpstreamResponse:
         return self._response.headers.get(name, "")
 
     async def read(self) -> bytes:
-        try:
+        with _mid_answer("its answer"):
             return await self._response.read()
-        except TimeoutError as exc:
-            raise UpstreamBrokeOff(
-                f"the upstream stopped sending its answer: {type(exc).__name__}", timed_out=True
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamBrokeOff(
-                f"the upstream broke off its answer: {type(exc).__name__}", timed_out=False
-            ) from exc
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives (raises UpstreamBrokeOff if it stops early)."""
-        try:
+        with _mid_answer("the stream"):
             async for chunk in self._response.content.iter_any():
                 yield chunk
-        except TimeoutError as exc:
-            raise UpstreamBrokeOff(
-                f"the upstream stopped sending: {type(exc).__name__}", timed_out=True
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamBrokeOff(
-                f"the upstream broke off the stream: {type(exc).__name__}", timed_out=False
-            ) from exc
 
     def close(self) -> None:
         """Return the connection to the pool if the body was read to its end, else drop it (an
