@@ -26,7 +26,6 @@ import random
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the repo root: `proxy` and `tests` import from a plain checkout
     sys.path.insert(0, str(ROOT))
+
+from tests.processes import free_port, serve_command  # noqa: E402  (needs the path above)
 
 RESULTS = ROOT / "bench" / "results" / "overhead.json"
 DEFAULT_DATA = Path(tempfile.gettempdir()) / "memory-proxy-bench" / "overhead-data"
@@ -79,12 +80,6 @@ uvicorn.run(fake.app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warnin
 
 
 # --- child processes -------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -150,29 +145,10 @@ def start_upstream(workdir: Path) -> Child:
     return Child("fake upstream", process, f"http://127.0.0.1:{port}", log_path, started)
 
 
-def proxy_command(port: int, upstream: str, data_dir: Path) -> list[str]:
-    script = Path(sys.executable).with_name("memory-proxy")
-    head = [str(script)] if script.exists() else [sys.executable, "-m", "proxy"]
-    return [
-        *head,
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--upstream",
-        f"{upstream}/v1",
-        "--data-dir",
-        str(data_dir),
-        "--log-level",
-        "warning",
-    ]
-
-
 def start_proxy(workdir: Path, upstream: str, data_dir: Path) -> Child:
     port = free_port()
     log_path = workdir / "proxy.log"
-    command = proxy_command(port, upstream, data_dir)
+    command = serve_command(port, f"{upstream}/v1", data_dir)
     started = time.perf_counter()
     with log_path.open("ab") as log:
         log.write(f"\n--- {datetime.now(UTC).isoformat()} {shlex.join(command)}\n".encode())
@@ -1007,7 +983,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             proxy.wait_ready("/healthz", 300)
             idle = proc_status(proxy.pid)
             result["processes"] |= {
-                "proxy_command": shlex.join(proxy_command(0, upstream.url, args.data_dir)),
+                "proxy_command": shlex.join(serve_command(0, f"{upstream.url}/v1", args.data_dir)),
                 "proxy_start_to_healthy_s": round(proxy.ready_s, 3),
                 "proxy_idle_rss_mib": mib(idle.get("VmRSS")),
             }

@@ -15,14 +15,8 @@ import pytest
 from proxy.admin_client import AdminClient
 from proxy.cli import main
 from tests.conftest import Proxy, ProxyFactory
+from tests.test_memories_api import FACTS
 
-FACTS = [
-    "I play the violin in a string quartet.",
-    "My sister Ana is a marine biologist.",
-    "I am allergic to penicillin.",
-    "I grow tomatoes on my balcony.",
-    "I have a collection of old maps.",
-]
 KEY = "cli-admin-key-42"
 
 
