@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,7 +145,9 @@ def start_upstream(workdir: Path) -> Child:
     return Child("fake upstream", process, f"http://127.0.0.1:{port}", log_path, started)
 
 
-def start_proxy(workdir: Path, upstream: str, data_dir: Path) -> Child:
+def start_proxy(
+    workdir: Path, upstream: str, data_dir: Path, env: dict[str, str] | None = None
+) -> Child:
     port = free_port()
     log_path = workdir / "proxy.log"
     command = serve_command(port, f"{upstream}/v1", data_dir)
@@ -153,8 +155,45 @@ def start_proxy(workdir: Path, upstream: str, data_dir: Path) -> Child:
     with log_path.open("ab") as log:
         log.write(f"\n--- {datetime.now(UTC).isoformat()} {shlex.join(command)}\n".encode())
         log.flush()
-        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        environment = {**os.environ, **(env or {})}
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=environment
+        )
     return Child("proxy", process, f"http://127.0.0.1:{port}", log_path, started)
+
+
+def first_requests(proxy_url: str, users: Iterable[str]) -> dict[str, Any]:
+    """The first and second memory request of each user: latency and memory status."""
+    out: dict[str, Any] = {}
+    with httpx.Client(base_url=proxy_url, timeout=120, trust_env=False) as client:
+        for user in users:
+            out[user] = {}
+            for attempt in ("first", "second"):
+                started = time.perf_counter()
+                response = client.post(
+                    "/v1/chat/completions",
+                    json=chat_body(f"{QUESTION} ({attempt})", stream=False),
+                    headers={"X-User-Id": user, "X-Memory-Mode": "read-only"},
+                )
+                out[user][attempt] = {
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                    "memory_status": response.headers.get("x-memory-status"),
+                    "memory_count": response.headers.get("x-memory-count"),
+                }
+    print(f"first and second memory request per user: {out}")
+    return out
+
+
+def wait_for_preload(proxy_url: str, users: int, deadline_s: float) -> float:
+    """Seconds until the proxy's background preload holds `users` users."""
+    started = time.perf_counter()
+    with httpx.Client(base_url=proxy_url, timeout=10, trust_env=False) as client:
+        while time.perf_counter() - started < deadline_s:
+            cache = client.get("/healthz").json()["memory"].get("index_cache", {})
+            if cache.get("users", 0) >= users:
+                return time.perf_counter() - started
+            time.sleep(0.05)
+    raise RuntimeError(f"the proxy did not preload {users} users in {deadline_s} s")
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -978,9 +1017,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                 proxy.stop()
                 proxy = None
 
-            # Phase 2: a fresh proxy process for the load.
-            proxy = start_proxy(workdir, upstream.url, args.data_dir)
+            # Phase 2: a fresh process without the start-up preload: idle RSS with no user
+            # loaded, and what the first request of each user costs when its index is cold.
+            proxy = start_proxy(
+                workdir, upstream.url, args.data_dir, {"MEMORY_PROXY_RETRIEVAL__PRELOAD_USERS": "0"}
+            )
             proxy.wait_ready("/healthz", 300)
+            settle_until = time.monotonic() + 2.0  # let start-up allocations settle
+            while time.monotonic() < settle_until:
+                time.sleep(0.1)
             idle = proc_status(proxy.pid)
             result["processes"] |= {
                 "proxy_command": shlex.join(serve_command(0, f"{upstream.url}/v1", args.data_dir)),
@@ -991,33 +1036,28 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"proxy ready in {proxy.ready_s:.2f} s (pid {proxy.pid}), idle RSS "
                 f"{mib(idle.get('VmRSS'))} MiB"
             )
-            # The first memory request of each user after the restart loads that user's index
-            # from the store (nothing else has touched it yet); the second one is warm.
-            cold: dict[str, Any] = {}
-            with httpx.Client(base_url=proxy.url, timeout=120, trust_env=False) as client:
-                for user in users:
-                    cold[user] = {}
-                    for attempt in ("first", "second"):
-                        started = time.perf_counter()
-                        response = client.post(
-                            "/v1/chat/completions",
-                            json=chat_body(f"{QUESTION} ({attempt})", stream=False),
-                            headers={"X-User-Id": user, "X-Memory-Mode": "read-only"},
-                        )
-                        cold[user][attempt] = {
-                            "ms": round((time.perf_counter() - started) * 1000, 1),
-                            "memory_status": response.headers.get("x-memory-status"),
-                            "memory_count": response.headers.get("x-memory-count"),
-                        }
-            result["processes"]["cold_requests"] = cold
+            result["processes"]["cold_requests"] = first_requests(proxy.url, users)
             result["processes"]["proxy_rss_after_user_load_mib"] = mib(
                 proc_status(proxy.pid).get("VmRSS")
             )
+            proxy.stop()
+
+            # Phase 3: the proxy as it normally starts: it loads the recently active users in
+            # the background once healthy; the load runs on this process.
+            proxy = start_proxy(workdir, upstream.url, args.data_dir)
+            proxy.wait_ready("/healthz", 300)
+            if users:
+                preload_s = wait_for_preload(proxy.url, len(users), 300)
+                result["processes"] |= {
+                    "preload_s_after_healthy": round(preload_s, 2),
+                    "proxy_rss_after_preload_mib": mib(proc_status(proxy.pid).get("VmRSS")),
+                    "requests_after_preload": first_requests(proxy.url, users),
+                }
+            cold = result["processes"]["cold_requests"]
             for user in users:
                 count, _ = memory_count(proxy.url, user)
                 result["seeding"].setdefault(user, {})["stored_for_load"] = count
                 cold[user]["stored_memories"] = count
-            print(f"first and second memory request per user after the restart: {cold}")
 
             for scenario in scenarios:
                 for mode in modes:
