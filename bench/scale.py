@@ -58,9 +58,13 @@ from proxy.memory.retrieval import SelectionParams
 from proxy.memory.service import MemoryService, memory_id
 from proxy.memory.store import PREFIX, ChromaStore, shard_of
 from proxy.scope import Scope
+from proxy.settings import RetrievalSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "scale.json"
+# The proxy's default in-process index size (retrieval.cache_memories): past it the least
+# recently used users are evicted and load again from the store on their next request.
+CACHE_ROWS = RetrievalSettings().cache_memories
 DIM = 384
 EMBEDDER_NAME = MiniLMEmbedder.name  # what the store records; vectors are random either way
 FULL_SIZES = (1_000, 100_000, 1_000_000)
@@ -432,7 +436,9 @@ def search(args: argparse.Namespace) -> dict[str, Any]:
     questions = Questions(args.seed + 11)
     history = History(data_dir / "history.sqlite3")
     selection = SelectionParams()
-    service = MemoryService(store, RandomQueryEmbedder(args.seed), history, selection)
+    service = MemoryService(
+        store, RandomQueryEmbedder(args.seed), history, selection, cache_memories=CACHE_ROWS
+    )
 
     log("  first search after open")
     first = search_once(service, first_user, questions.next(), Timings())
@@ -456,7 +462,7 @@ def search(args: argparse.Namespace) -> dict[str, Any]:
         log(f"  with model: {len(cold_model_users)} cold, {args.warm} warm searches")
         model = MiniLMEmbedder(threads=1)
         model.embed(["warm up"], "query")
-        model_service = MemoryService(store, model, history, selection)
+        model_service = MemoryService(store, model, history, selection, cache_memories=CACHE_ROWS)
         out["cold_with_model"] = cold_searches(model_service, store, cold_model_users, questions)
         out["warm_with_model"] = warm_searches(
             model_service, cold_model_users, args.warm, questions, rnd
@@ -836,7 +842,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "chroma_budget_s": args.chroma_budget,
             "ingest_budget_s": args.ingest_budget,
             "model": None if args.no_model else f"{EMBEDDER_NAME}, 1 thread",
-            "index_cache_max_rows": 2_000_000,
+            "index_cache_max_rows": CACHE_ROWS,
             "seed": args.seed,
         },
         "runs": [],
