@@ -39,9 +39,15 @@ def select(candidates: Candidates, params: SelectionParams) -> list[Hit]:
         or candidates.lexical_coverage.get(pos, 0.0) >= params.min_keyword_coverage
     ]
     relevant.sort(key=lambda pos: fused[pos], reverse=True)
+    # Pairwise similarities of the relevant candidates, once (at most ~100 x 100).
+    vectors = candidates.vectors[relevant] if relevant else candidates.vectors[:0]
+    pairwise = vectors @ vectors.T
+    column = {pos: i for i, pos in enumerate(relevant)}
     chosen: list[int] = []
     for pos in relevant:
-        duplicate = _duplicate_of(pos, chosen, candidates.vectors, params.duplicate_similarity)
+        duplicate = _duplicate_of(
+            pairwise[column[pos]], [column[c] for c in chosen], params.duplicate_similarity
+        )
         if duplicate is None:
             chosen.append(pos)
         elif _newer(candidates, pos, chosen[duplicate]):
@@ -58,10 +64,11 @@ def select(candidates: Candidates, params: SelectionParams) -> list[Hit]:
     ]
 
 
-def _duplicate_of(pos: int, chosen: list[int], vectors: np.ndarray, threshold: float) -> int | None:
+def _duplicate_of(similarities: np.ndarray, chosen: list[int], threshold: float) -> int | None:
+    """Index in `chosen` of the most similar chosen candidate, if similar enough."""
     if not chosen:
         return None
-    sims = vectors[chosen] @ vectors[pos]
+    sims = similarities[chosen]
     best = int(np.argmax(sims))
     return best if sims[best] >= threshold else None
 
