@@ -69,6 +69,16 @@ def validate_id(value: Any, param: str) -> str:
     return value
 
 
+def header_text(value: str) -> str:
+    """A header value as the client wrote it. HTTP servers hand header bytes over decoded as
+    latin-1; clients send UTF-8, so "Zoë" in X-User-Id would arrive as "ZoÃ«" and be another user
+    than the same id sent in the body or the query. Bytes that are not UTF-8 stay as they came."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
 def parse_mode(value: str | None) -> MemoryMode:
     if value is None or value.strip() == "":
         return MemoryMode.ON
@@ -106,7 +116,7 @@ def resolve_scope(
     occurred_at = parse_time(headers.get(TIME_HEADER))
     user_id: str | None
     if USER_HEADER in headers:
-        user_id = validate_id(headers[USER_HEADER], "X-User-Id")
+        user_id = validate_id(header_text(headers[USER_HEADER]), "X-User-Id")
     elif body is not None and body.get("user") is not None:
         user_id = validate_id(body["user"], "user")
     elif "user_id" in query:
@@ -119,7 +129,9 @@ def resolve_scope(
     agent_id = headers.get(AGENT_HEADER)
     scope = Scope(
         user_id=user_id,
-        session_id=None if session_id is None else validate_id(session_id, "X-Session-Id"),
-        agent_id=None if agent_id is None else validate_id(agent_id, "X-Agent-Id"),
+        session_id=None
+        if session_id is None
+        else validate_id(header_text(session_id), "X-Session-Id"),
+        agent_id=None if agent_id is None else validate_id(header_text(agent_id), "X-Agent-Id"),
     )
     return RequestScope(scope=scope, mode=mode, occurred_at=occurred_at)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
 from tests.conftest import Proxy
 from tests.fake_upstream import FakeUpstream
@@ -150,3 +151,20 @@ def test_the_body_user_field_and_query_parameter_scope_memory(
     )
     assert response.headers["x-memory-status"] == "injected"
     assert json.loads(upstream.last_chat().body)["messages"][0]["role"] == "system"
+
+
+@pytest.mark.parametrize("user", ["Zoë", "张伟"])
+def test_a_non_ascii_user_id_is_one_user_in_header_body_and_query(proxy: Proxy, user: str) -> None:
+    """The header arrives as UTF-8 bytes; the body and the query carry the same id as text."""
+    response = httpx.post(
+        f"{proxy.url}/v1/chat/completions",
+        json={"model": "gpt-fake", "messages": [{"role": "user", "content": "I speak Korean."}]},
+        headers={"x-user-id": user.encode()},
+    )
+    assert response.status_code == 200
+    proxy.flush()
+    assert [m["text"] for m in proxy.memories(user)] == ["I speak Korean."]
+    answer = proxy.client().chat.completions.with_raw_response.create(
+        model="gpt-fake", user=user, messages=[{"role": "user", "content": "Do I speak Korean?"}]
+    )
+    assert answer.headers["x-memory-status"] == "injected"
