@@ -242,6 +242,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         token_budget=args.token_budget if args.token_budget is not None else args.budget // 2,
         min_similarity=args.min_similarity,
         timeout_ms=args.timeout_ms,
+        candidates=args.candidates,
     )
     digest = code_digest()
     with tempfile.TemporaryDirectory(prefix="locomo-") as tmp:
@@ -437,6 +438,9 @@ def main() -> None:
     parser.add_argument("--token-budget", type=int, default=None, help="per user; beats --budget")
     parser.add_argument("--top-k", type=int, default=20, help="per user (@k needs k <= top_k)")
     parser.add_argument("--min-similarity", type=float, default=defaults.min_similarity)
+    parser.add_argument(
+        "--candidates", type=int, default=defaults.candidates, help="per retriever, per user"
+    )
     parser.add_argument("--timeout-ms", type=float, default=defaults.timeout_ms)
     parser.add_argument("--ks", default="5,10,20", help="prefixes of the injected list to score")
     parser.add_argument("--concurrency", type=int, default=4, help="conversations replayed at once")
