@@ -17,7 +17,14 @@ from proxy.memory.history import History
 from proxy.memory.models import Memory
 from proxy.memory.retrieval import SelectionParams
 from proxy.memory.service import MemoryService, memory_id
-from proxy.memory.store import LEGACY_COLLECTION, SHARDS, ChromaStore, shard_of, to_metadata
+from proxy.memory.store import (
+    LEGACY_COLLECTION,
+    LOAD_PAGE,
+    SHARDS,
+    ChromaStore,
+    shard_of,
+    to_metadata,
+)
 from proxy.scope import Scope
 from tests.conftest import ProxyFactory, wait_until
 
@@ -188,3 +195,18 @@ def test_a_write_batch_stores_its_turns_together_and_the_last_word_wins(
     assert [m.text for m in stored] == ["I play the cello."]  # added then forgotten: never stored
     oslo = service.history.of(memory_id("t1", 0))
     assert [e.event for e in oslo] == ["ADD", "DELETE"]
+
+
+def test_a_user_larger_than_one_read_page_is_loaded_whole(tmp_path: Path) -> None:
+    first, second = _same_shard_users()
+    store = ChromaStore.connect(tmp_path, None, EMBEDDER)
+    mine = [_memory(first, i) for i in range(LOAD_PAGE + 1)]
+    vectors = _vectors(len(mine), seed=1)
+    store.upsert(mine, vectors)
+    store.upsert([_memory(second, 0)], _vectors(1, seed=2))
+    loaded, loaded_vectors = store.load_user(first)
+    assert len(loaded) == LOAD_PAGE + 1
+    assert {m.id for m in loaded} == {m.id for m in mine}
+    by_id = {m.id: row for row, m in enumerate(mine)}
+    for memory, vector in zip(loaded, loaded_vectors, strict=True):
+        assert np.allclose(vector, vectors[by_id[memory.id]], atol=1e-6)
