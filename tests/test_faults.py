@@ -354,7 +354,9 @@ def test_a_broken_store_fails_open_and_the_proxy_recovers_when_it_is_back(
         _chat(seed, user, "I keep a kite named Alpha in the attic.")
     seed.flush()
     seed.terminate()
-    proxy = ProxyProcess(upstream_url, data, tmp_path / "proxy.log").wait_ready()
+    # No start-up preload: each user below must still be unloaded when the store breaks.
+    cold = {"MEMORY_PROXY_RETRIEVAL__PRELOAD_USERS": "0"}
+    proxy = ProxyProcess(upstream_url, data, tmp_path / "proxy.log", env=cold).wait_ready()
     try:
         # The database file damaged in place (zeroed), then repaired: nothing can be read, so
         # the chat goes on without memory.
