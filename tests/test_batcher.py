@@ -64,7 +64,7 @@ def test_a_failed_run_fails_every_caller_of_its_batch_and_not_the_next() -> None
     with ThreadPoolExecutor(4) as pool:
         first = pool.submit(batcher.embed, "first")
         queued = [pool.submit(batcher.embed, t) for t in ("x", "y", "z")]
-        while len(batcher._queue) < 3:
+        while batcher.queued() < 3:  # x, y and z wait behind the held first run
             threading.Event().wait(0.001)
         gate.set()
         assert first.result().tolist() == [0.0, 0.0]

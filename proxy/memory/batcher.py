@@ -36,6 +36,11 @@ class MicroBatcher:
         self._busy = False  # a caller is running (or about to run) a batch
         self.runs = 0  # model runs so far (a test and the curious can compare with calls)
 
+    def queued(self) -> int:
+        """Callers waiting for the next run."""
+        with self._lock:
+            return len(self._queue)
+
     def embed(self, text: str) -> np.ndarray:
         job = _Job(text)
         with self._lock:
