@@ -21,7 +21,6 @@ import contextlib
 import gc
 import json
 import os
-import platform
 import random
 import shlex
 import shutil
@@ -45,7 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the repo root: `proxy` and `tests` import from a plain checkout
     sys.path.insert(0, str(ROOT))
 
-from tests.processes import free_port, serve_command  # noqa: E402  (needs the path above)
+from bench.report import run_header  # noqa: E402  (needs the path above)
+from tests.processes import free_port, serve_command  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "overhead.json"
 DEFAULT_DATA = Path(tempfile.gettempdir()) / "memory-proxy-bench" / "overhead-data"
@@ -967,15 +967,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         loop_factory = None
 
     result: dict[str, Any] = {
-        "benchmark": "proxy overhead (docs/bench.md §2)",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": shlex.join([sys.executable, *sys.argv]),
-        "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        },
+        **run_header("proxy overhead (docs/bench.md §2)"),
         "parameters": {
             "concurrency": concurrencies,
             "scenarios": scenarios,

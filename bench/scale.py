@@ -35,9 +35,7 @@ import argparse
 import gc
 import json
 import os
-import platform
 import random
-import shlex
 import shutil
 import subprocess
 import sys
@@ -61,6 +59,11 @@ from proxy.scope import Scope
 from proxy.settings import RetrievalSettings
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # the repo root: `bench` imports from a plain checkout
+    sys.path.insert(0, str(ROOT))
+
+from bench.report import run_header  # noqa: E402  (needs the path above)
+
 RESULTS = ROOT / "bench" / "results" / "scale.json"
 # The proxy's default in-process index size (retrieval.cache_memories): past it the least
 # recently used users are evicted and load again from the store on their next request.
@@ -819,15 +822,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         sizes = list(QUICK_SIZES if args.quick else FULL_SIZES)
     report: dict[str, Any] = {
-        "benchmark": "store scale (docs/bench.md §3)",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": shlex.join([sys.executable, *sys.argv]),
-        "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        },
+        **run_header("store scale (docs/bench.md §3)"),
         "parameters": {
             "sizes": sizes,
             "users": {str(s): users_for(s) for s in sizes},
