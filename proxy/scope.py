@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from proxy.errors import InvalidRequest
+from proxy.times import TimeOutOfRange, check_event_time
 
 MAX_ID_LENGTH = 256
 
@@ -93,19 +94,24 @@ def parse_mode(value: str | None) -> MemoryMode:
         ) from None
 
 
-def parse_time(value: str | None) -> datetime | None:
-    """ISO 8601 time of the turn; a time without zone is taken as UTC."""
+def parse_time(value: str | None, now: datetime | None = None) -> datetime | None:
+    """ISO 8601 time of the turn, in UTC (a time without zone is taken as UTC), between 1900
+    and a day from now (proxy/times.py: one out-of-range time once stopped every write)."""
     if value is None or value.strip() == "":
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
+        return check_event_time(parsed, now or datetime.now(UTC))
+    except TimeOutOfRange as exc:
+        raise InvalidRequest(
+            f"X-Memory-Time {exc}", param=TIME_HEADER, code="invalid_memory_time"
+        ) from None
     except ValueError:
         raise InvalidRequest(
             "X-Memory-Time must be an ISO 8601 time, e.g. 2023-05-08T13:56:00Z",
             param=TIME_HEADER,
             code="invalid_memory_time",
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def resolve_scope(

@@ -140,7 +140,7 @@ def test_an_unusable_store_fails_open(make_proxy: ProxyFactory, tmp_path, upstre
     assert raw.headers["x-memory-status"] == "error"
     assert raw.parse().choices[0].message.content == "Sure, noted."
     health = proxy.http.get("/healthz").json()
-    assert health["status"] == "ok" and health["memory"]["status"] == "error"
+    assert health["status"] == "degraded" and health["memory"]["status"] == "error"
     assert_envelope(proxy.http.get("/memories", params={"user_id": "y1"}), 503)
 
 

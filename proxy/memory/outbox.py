@@ -16,6 +16,7 @@ from pathlib import Path
 
 from proxy.memory.sqlite import open_wal
 from proxy.scope import Scope
+from proxy.times import check_event_time
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
@@ -68,14 +69,31 @@ class Outbox:
             )
             return int(cursor.lastrowid or 0)
 
-    def pending(self, limit: int = 32) -> list[Turn]:
+    def pending(self, limit: int = 32) -> tuple[list[Turn], int]:
+        """The oldest pending turns, and how many rows could not be read as turns: those are
+        parked as failed with the reason, so that one bad row never stops the queue."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT seq, id, scope, user_text, assistant_text, occurred_at, accepted_at,"
                 " attempts FROM turns WHERE status = 'pending' ORDER BY seq LIMIT ?",
                 (limit,),
             ).fetchall()
-        return [_turn(row) for row in rows]
+        turns: list[Turn] = []
+        unreadable = 0
+        for row in rows:
+            try:
+                turns.append(_turn(row))
+            except Exception as exc:  # any malformed column: park the row, keep the rest going
+                unreadable += 1
+                self._park(int(row[0]), f"unreadable row: {type(exc).__name__}: {exc}")
+        return turns, unreadable
+
+    def _park(self, seq: int, reason: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE turns SET status = 'failed', last_error = ? WHERE seq = ?",
+                (reason[:500], seq),
+            )
 
     def done(self, turns: Sequence[Turn]) -> None:
         with self._lock:
@@ -117,15 +135,23 @@ class Outbox:
 
 
 def _turn(row: tuple) -> Turn:
+    """A row as a turn; raises on a row this version cannot read (parked by the caller)."""
     seq, turn_id, scope, user_text, assistant_text, occurred_at, accepted_at, attempts = row
     user_id, session_id, agent_id = json.loads(scope)
+    accepted = datetime.fromtimestamp(accepted_at, UTC)
     return Turn(
         id=turn_id,
         scope=Scope(user_id, session_id, agent_id),
         user_text=user_text,
         assistant_text=assistant_text,
-        occurred_at=datetime.fromtimestamp(occurred_at, UTC) if occurred_at is not None else None,
-        accepted_at=datetime.fromtimestamp(accepted_at, UTC),
+        # Strict on purpose: a time out of range (written before the edge checked it) parks
+        # the row with the reason instead of being silently moved.
+        occurred_at=_occurred(occurred_at, accepted) if occurred_at is not None else None,
+        accepted_at=accepted,
         seq=seq,
         attempts=attempts,
     )
+
+
+def _occurred(timestamp: float, accepted_at: datetime) -> datetime:
+    return check_event_time(datetime.fromtimestamp(timestamp, UTC), accepted_at)

@@ -25,6 +25,7 @@ from proxy.memory.models import Hit, Memory
 from proxy.memory.retrieval import SelectionParams, select
 from proxy.memory.store import ChromaStore
 from proxy.scope import Scope
+from proxy.times import not_after
 
 _ID_NAMESPACE = uuid.UUID("6f1d3c52-8a55-4c8e-9d0e-3b7c2a9e4f10")
 
@@ -141,7 +142,9 @@ class MemoryService:
         if not facts:
             return result
         now = self.clock()
-        when = occurred_at or now
+        # A time ahead of now (clock skew, or a client's claim) is stored as now: a statement
+        # dated in the future would otherwise outrank everything the user says until then.
+        when = not_after(occurred_at or now, now)
         vectors = self.embedder.embed([fact.text for fact in facts], "passage")
         index = self._cache.get(scope.user_id)
         changed: dict[str, Memory] = {}
@@ -213,7 +216,7 @@ class MemoryService:
         for other in index.with_attribute(memory.scope, key, now):
             if other.id == memory.id:
                 continue
-            if other.occurred_at <= memory.occurred_at:
+            if not_after(other.occurred_at, now) <= memory.occurred_at:
                 old = replace(other, status="superseded", superseded_by=memory.id, updated_at=now)
                 changed[old.id] = old
                 vector = index.vector(old.id)

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -24,6 +24,7 @@ import numpy as np
 from proxy.errors import MemoryUnavailable
 from proxy.memory.models import Memory
 from proxy.scope import Scope
+from proxy.times import from_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ def _ts(value: datetime) -> float:
 
 
 def _dt(value: Any) -> datetime:
-    return datetime.fromtimestamp(float(value), tz=UTC)
+    # Never raises: a row written before times were range-checked must not break every read.
+    return from_timestamp(value)
 
 
 def to_metadata(memory: Memory) -> dict[str, Any]:

@@ -43,16 +43,25 @@ def storable(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
+# A worker with pending turns and no progress for this long is stuck: /healthz says so and the
+# worker is restarted (the turns it held stay pending and are processed again: ids make that
+# idempotent).
+STUCK_AFTER_S = 120.0
+RESTART_DELAY_S = 1.0
+
+
 @dataclass
 class WriterStats:
     accepted: int = 0
     processed: int = 0
     failed_attempts: int = 0
     parked: int = 0
+    unreadable: int = 0  # outbox rows this version could not read: parked with the reason
     redacted: int = 0
     refused_backlog_full: int = 0
     store_outages: int = 0
     clipped: int = 0  # turns longer than MAX_TURN_CHARS, kept as head and tail
+    worker_restarts: int = 0  # the worker failed or was stuck, and was started again
 
 
 class WriteBack:
@@ -76,6 +85,9 @@ class WriteBack:
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._last_progress = time.monotonic()
+        self._failure: str | None = None  # why the worker last had to be restarted
+        self.stuck_after_s = STUCK_AFTER_S
         self.stats = WriterStats()
 
     def accept(
@@ -111,7 +123,64 @@ class WriteBack:
         return turn.id
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="memory-writer")
+        self._last_progress = time.monotonic()
+        self._task = asyncio.create_task(self._supervise(), name="memory-writer")
+
+    def state(self) -> str:
+        """ok | store_unavailable | stuck | restarting | stopped (for /healthz)."""
+        if self._task is None or self._task.done():
+            return "stopped"
+        if self._failure is not None:
+            return "restarting"
+        if self._outage:
+            return "store_unavailable"
+        if self._stuck():
+            return "stuck"
+        return "ok"
+
+    def _stuck(self) -> bool:
+        """Pending turns and no progress for `stuck_after_s` (a store outage is not stuck: the
+        worker is waiting for the store on purpose)."""
+        return (
+            self._pending > 0
+            and not self._outage
+            and time.monotonic() - self._last_progress > self.stuck_after_s
+        )
+
+    async def _supervise(self) -> None:
+        """The worker never stays down: an error it did not expect is logged with its traceback
+        and counted, and the worker starts again; a worker that holds pending turns without
+        progress for `stuck_after_s` is cancelled and started again. What it held is still
+        pending in the outbox and is processed again (ids make that idempotent)."""
+        while not self._stopping:
+            worker = asyncio.create_task(self._run(), name="memory-writer-worker")
+            try:
+                while not worker.done():
+                    await asyncio.wait({worker}, timeout=min(5.0, self.stuck_after_s / 4))
+                    if not worker.done() and self._stuck():
+                        log.error(
+                            "the memory writer made no progress for %.1f s with %d turns"
+                            " pending; restarting it",
+                            self.stuck_after_s,
+                            self._pending,
+                        )
+                        worker.cancel()
+                        await asyncio.wait({worker})
+            finally:
+                if not worker.done():  # the supervisor itself is being cancelled (stop)
+                    worker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await worker
+            if self._stopping:
+                return
+            error = None if worker.cancelled() else worker.exception()
+            self.stats.worker_restarts += 1
+            self._failure = "stuck" if error is None else f"{type(error).__name__}: {error}"
+            if error is not None:
+                log.error("the memory writer failed; restarting it", exc_info=error)
+            await self._sleep(RESTART_DELAY_S)
+            self._failure = None
+            self._last_progress = time.monotonic()
 
     async def stop(self, drain_timeout: float) -> None:
         """Give pending turns up to `drain_timeout` seconds; what is left stays in the outbox
@@ -149,8 +218,18 @@ class WriteBack:
 
     async def _run(self) -> None:
         while not self._stopping:
-            turns = self._outbox.pending()
+            turns, unreadable = self._outbox.pending()
+            if unreadable:
+                self._pending -= unreadable
+                self.stats.unreadable += unreadable
+                self.stats.parked += unreadable
+                log.error("parked %d outbox rows that could not be read as turns", unreadable)
             if not turns:
+                self._last_progress = time.monotonic()
+                async with self._progress:
+                    self._progress.notify_all()
+                if unreadable:
+                    continue
                 self._wake.clear()
                 await self._wake.wait()
                 continue
@@ -176,6 +255,7 @@ class WriteBack:
             await self._sleep(delay)
             return 0
         self._outage = 0
+        self._last_progress = time.monotonic()
         handled = turns[: len(outcomes)]
         stored = [turn for turn, error in zip(handled, outcomes, strict=True) if error is None]
         self._outbox.done(stored)
@@ -202,20 +282,29 @@ class WriteBack:
 
     def _process_batch(self, turns: list[Turn]) -> list[Exception | None]:
         """Blocking: turns from the head of `turns`, their writes made together at the end.
-        One outcome per turn processed (None: done); a store outage raises for the batch."""
+        One outcome per turn processed (None: done); a store outage raises for the batch. A
+        batch whose writes fail for another reason (a bug) fails each of its turns once: they
+        are retried, then parked with the reason, like a turn that fails alone."""
         outcomes: list[Exception | None] = []
         started = time.monotonic()
-        with self._batch():
-            for turn in turns:
-                try:
-                    self._process(turn)
-                    outcomes.append(None)
-                except MemoryUnavailable:
-                    raise
-                except Exception as exc:  # this turn's fault: retried alone, then parked
-                    outcomes.append(exc)
-                if time.monotonic() - started >= MAX_BATCH_S:
-                    break
+        try:
+            with self._batch():
+                for turn in turns:
+                    try:
+                        self._process(turn)
+                        outcomes.append(None)
+                    except MemoryUnavailable:
+                        raise
+                    except Exception as exc:  # this turn's fault: retried alone, then parked
+                        log.debug("processing a turn failed", exc_info=exc)
+                        outcomes.append(exc)
+                    if time.monotonic() - started >= MAX_BATCH_S:
+                        break
+        except MemoryUnavailable:
+            raise
+        except Exception as exc:
+            log.error("storing the writes of %d turns failed", len(outcomes), exc_info=exc)
+            return [exc] * max(len(outcomes), 1)
         return outcomes
 
     async def _sleep(self, seconds: float) -> None:

@@ -19,7 +19,10 @@ async def healthz(services: ServicesDep) -> dict[str, Any]:
     if services.memory is not None:
         memory["index_cache"] = services.memory.cache_stats()
     if services.writer is not None:
+        memory["writer"] = services.writer.state()
         memory["backlog"] = services.writer.backlog()
         memory["writes"] = vars(services.writer.stats)
         memory["extraction"] = vars(services.extraction)
-    return {"status": "ok", "memory": memory}
+    # Chats are served either way (memory fails open): "degraded" says memory is not working.
+    healthy = services.memory is not None and memory.get("writer") == "ok"
+    return {"status": "ok" if healthy else "degraded", "memory": memory}

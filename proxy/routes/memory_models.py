@@ -16,6 +16,7 @@ from proxy.memory.history import Event
 from proxy.memory.models import Hit, Memory
 from proxy.memory.redact import redact
 from proxy.scope import Scope, validate_id
+from proxy.times import check_event_time, check_expiry, utc
 
 MAX_TEXT_CHARS = 4000
 MAX_METADATA_ITEMS = 32
@@ -33,9 +34,16 @@ def _scope_id(value: str) -> str:
 
 def _utc(value: datetime | None) -> datetime | None:
     """A time without zone is taken as UTC, as X-Memory-Time does."""
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None if value is None else utc(value)
+
+
+def _event_time(value: datetime) -> datetime:
+    """When something happened, as the client says: 1900 to a day from now (proxy/times.py)."""
+    return check_event_time(value, datetime.now(UTC))
+
+
+def _expiry_time(value: datetime) -> datetime:
+    return check_expiry(value)
 
 
 def _metadata(value: dict[str, str] | None) -> dict[str, str] | None:
@@ -68,6 +76,9 @@ def _new_text(value: str) -> str:
 
 ScopeId = Annotated[str, AfterValidator(_scope_id)]
 UtcTime = Annotated[datetime, AfterValidator(_utc)]
+# Times a client sends are checked against the accepted range; times read back are not.
+EventTime = Annotated[datetime, AfterValidator(_event_time)]
+ExpiryTime = Annotated[datetime, AfterValidator(_expiry_time)]
 Metadata = Annotated[dict[str, str] | None, AfterValidator(_metadata)]
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
 NewText = Annotated[Text, AfterValidator(_new_text)]
@@ -139,6 +150,10 @@ class ImportedMemory(MemoryOut):
     user_id: ScopeId
     session_id: ScopeId | None = None
     agent_id: ScopeId | None = None
+    created_at: EventTime
+    occurred_at: EventTime
+    updated_at: EventTime | None = None
+    expires_at: ExpiryTime | None = None
     metadata: Annotated[dict[str, str], AfterValidator(_metadata)] = {}
 
 
@@ -186,7 +201,7 @@ class ChatMessage(BaseModel):
 
 class Expiry(BaseModel):
     ttl_seconds: int | None = Field(None, ge=1, description="expire this many seconds from now")
-    expires_at: UtcTime | None = Field(None, description="expire at this time (ISO 8601)")
+    expires_at: ExpiryTime | None = Field(None, description="expire at this time (ISO 8601)")
 
     def check(self) -> None:
         """Rules across fields, refused with a message that names the field (a 400)."""
@@ -221,7 +236,9 @@ class CreateMemory(Expiry):
     kind: Kind = Field("fact", description="with `text` only")
     messages: list[ChatMessage] | None = Field(None, min_length=1, max_length=1000)
     metadata: Metadata = None
-    occurred_at: UtcTime | None = Field(None, description="when it was said; default now")
+    occurred_at: EventTime | None = Field(
+        None, description="when it was said (1900 to a day from now); default now"
+    )
 
     def check(self) -> None:
         if (self.text is None) == (self.messages is None):
