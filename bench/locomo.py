@@ -36,8 +36,8 @@ import httpx
 from tqdm import tqdm
 
 from proxy.app import create_app
+from proxy.core.tokens import estimate_tokens
 from proxy.settings import RetrievalSettings, Settings
-from proxy.tokens import estimate_tokens
 from tests.fake_upstream import FakeUpstream
 from tests.servers import ServerThread
 

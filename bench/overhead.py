@@ -455,7 +455,7 @@ class FactSource:
         self._vectors = np.zeros((0, 384), dtype=np.float32)
         self.rejected = 0
         with contextlib.suppress(Exception):  # without the model: exact de-duplication only
-            from proxy.memory.embed import MiniLMEmbedder
+            from proxy.memory.embed.minilm import MiniLMEmbedder
 
             self._embedder = MiniLMEmbedder(threads=2)
         if self._embedder is not None and existing:

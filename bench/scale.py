@@ -49,13 +49,14 @@ from typing import Any
 
 import numpy as np
 
-from proxy.memory.embed import MiniLMEmbedder, TextKind
-from proxy.memory.history import History
-from proxy.memory.models import Memory
-from proxy.memory.retrieval import SelectionParams
+from proxy.core.records import Memory
+from proxy.core.scope import Scope
+from proxy.memory.embed.base import TextKind
+from proxy.memory.embed.minilm import MiniLMEmbedder
+from proxy.memory.recall.retrieval import SelectionParams
 from proxy.memory.service import MemoryService, memory_id
-from proxy.memory.store import PREFIX, ChromaStore, shard_of
-from proxy.scope import Scope
+from proxy.memory.storage.chroma import PREFIX, ChromaStore, shard_of
+from proxy.memory.storage.history import History
 from proxy.settings import RetrievalSettings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,21 +15,22 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from proxy import __version__
-from proxy.auth import warn_if_open
-from proxy.errors import MemoryUnavailable, ProxyError, error_body, error_response
-from proxy.memory.embed import Embedder, create_embedder
-from proxy.memory.extract_llm import LlmExtractor
-from proxy.memory.history import History
-from proxy.memory.outbox import Outbox
-from proxy.memory.pipeline import ExtractionStats, llm_processor, offline_processor
-from proxy.memory.retrieval import SelectionParams
+from proxy.core.errors import MemoryUnavailable, ProxyError, error_body, error_response
+from proxy.deps import Services
+from proxy.http import chat, health, passthrough
+from proxy.http.auth import warn_if_open
+from proxy.http.memories import routes as memories
+from proxy.memory.embed.base import Embedder, create_embedder
+from proxy.memory.extract.llm import LlmExtractor
+from proxy.memory.recall.retrieval import SelectionParams
 from proxy.memory.service import MemoryService
-from proxy.memory.store import ChromaStore
-from proxy.memory.writer import ProcessTurn, WriteBack
+from proxy.memory.storage.chroma import ChromaStore
+from proxy.memory.storage.history import History
+from proxy.memory.write.outbox import Outbox
+from proxy.memory.write.pipeline import ExtractionStats, llm_processor, offline_processor
+from proxy.memory.write.writer import ProcessTurn, WriteBack
 from proxy.memtrim import release_free_memory
-from proxy.routes import chat, health, memories, passthrough
-from proxy.services import Services
-from proxy.settings import Settings
+from proxy.settings import Settings, secret
 from proxy.upstream import Upstream, create_session
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def build_memory(settings: Settings, embedder: Embedder | None) -> MemoryService
         settings.embedder,
         threads=settings.embed_threads,
         model=settings.embedding_model,
-        api_key=settings.embedding_api_key or settings.upstream_api_key,
+        api_key=secret(settings.embedding_api_key or settings.upstream_api_key),
         api_base=settings.embedding_api_base or settings.upstream_url,
     )
     return MemoryService(
@@ -65,7 +66,7 @@ def build_processor(
         return offline_processor(memory, ttl)
     extractor = LlmExtractor(
         model=config.model,
-        api_key=config.api_key or settings.upstream_api_key,
+        api_key=secret(config.api_key or settings.upstream_api_key),
         api_base=config.api_base or settings.upstream_url,
         timeout_s=config.timeout_s,
     )
@@ -86,7 +87,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         )
         services = Services(
             settings=settings,
-            upstream=Upstream(session, settings.upstream_url, settings.upstream_api_key),
+            upstream=Upstream(session, settings.upstream_url, secret(settings.upstream_api_key)),
             memory=None,
             writer=None,
         )

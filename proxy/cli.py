@@ -8,10 +8,8 @@ import logging
 import os
 from collections.abc import Sequence
 
-from proxy import admin_cli
+from proxy.admin import cli as admin_cli
 
-# litellm, when it is imported later, must not try to fetch its cost map from the internet.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 # One BLAS thread: the per-user matrix product is small, and OpenBLAS threads spinning beside
 # the event loop and onnxruntime made it 5-20x slower on 2 cores (measured: 10k x 384 matvec
 # 9-12 ms with the default, 0.5-2 ms with one thread). Set before numpy is imported.

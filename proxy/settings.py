@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -16,6 +16,11 @@ from pydantic_settings import (
 )
 
 ENV_PREFIX = "MEMORY_PROXY_"
+
+
+def secret(value: SecretStr | None) -> str | None:
+    """The key itself, where it is used (keys are SecretStr so that no repr or log shows them)."""
+    return None if value is None else value.get_secret_value()
 
 
 class RetrievalSettings(BaseModel):
@@ -72,7 +77,7 @@ class ExtractionSettings(BaseModel):
         description="litellm model string for LLM extraction (e.g. gpt-4.1-nano, "
         "openai/<name> for any OpenAI-compatible server, ollama/qwen3); unset = offline rules",
     )
-    api_key: str | None = Field(None, description="default: upstream_api_key")
+    api_key: SecretStr | None = Field(None, description="default: upstream_api_key")
     api_base: str | None = Field(None, description="default: upstream_url")
     timeout_s: float = Field(30.0, gt=0)
     max_existing: int = Field(10, ge=0, le=50, description="similar memories shown to the model")
@@ -89,12 +94,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     upstream_url: str = "https://api.openai.com/v1"
-    upstream_api_key: str | None = Field(
+    upstream_api_key: SecretStr | None = Field(
         None, description="used only when the client sends no Authorization header"
     )
-    admin_key: str | None = Field(
+    admin_key: SecretStr | None = Field(
         None,
-        repr=False,
         description="Bearer token /memories/* requires; unset: only loopback clients may use them",
     )
     upstream_timeout_s: float = Field(600.0, gt=0, description="read timeout for upstream calls")
@@ -110,7 +114,7 @@ class Settings(BaseSettings):
     embedding_model: str | None = Field(
         None, description="with embedder=litellm: e.g. text-embedding-3-small"
     )
-    embedding_api_key: str | None = Field(None, description="default: upstream_api_key")
+    embedding_api_key: SecretStr | None = Field(None, description="default: upstream_api_key")
     embedding_api_base: str | None = Field(None, description="default: upstream_url")
     embed_threads: int = Field(
         2, ge=1, le=64, description="onnxruntime threads for the local model"
@@ -130,13 +134,20 @@ class Settings(BaseSettings):
 
     @field_validator("admin_key")
     @classmethod
-    def _check_admin_key(cls, value: str | None) -> str | None:
+    def _check_admin_key(cls, value: SecretStr | None) -> SecretStr | None:
         # `MEMORY_PROXY_ADMIN_KEY=` must not become a key that an empty Bearer token matches.
-        if value is None or not value.strip():
+        key = secret(value)
+        if key is None or not key.strip():
             return None
-        if not (value.isascii() and value.isprintable()) or " " in value:
+        if not (key.isascii() and key.isprintable()) or " " in key:
             raise ValueError("admin_key must be printable ASCII without spaces (an HTTP header)")
         return value
+
+    @field_validator("upstream_api_key", "embedding_api_key")
+    @classmethod
+    def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        key = secret(value)
+        return None if key is None or not key.strip() else value
 
     @classmethod
     def settings_customise_sources(

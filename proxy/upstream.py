@@ -10,16 +10,14 @@ that difference is most of what the proxy adds to a call with memory off.
 from __future__ import annotations
 
 import io
-import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
 
 import aiohttp
 
-from proxy.errors import UpstreamTimeout, UpstreamUnreachable
-from proxy.scope import OWN_HEADERS
+from proxy.core.errors import UpstreamBrokeOff, UpstreamTimeout, UpstreamUnreachable
+from proxy.core.scope import OWN_HEADERS
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +45,6 @@ _DROPPED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 # Headers aiohttp would invent; a transparent proxy forwards only what the client sent.
 _NO_AUTO_HEADERS = ("User-Agent", "Accept", "Content-Type")
 _LARGE_BODY = 1 << 20  # aiohttp's own threshold for warning about a large bytes body
-
-
-class UpstreamBrokeOff(Exception):
-    """The upstream stopped mid-answer, after its status and headers were received."""
-
-    def __init__(self, message: str, *, timed_out: bool) -> None:
-        super().__init__(message)
-        self.timed_out = timed_out
 
 
 def create_session(
@@ -191,11 +181,3 @@ class Upstream:
             data=data,
             allow_redirects=False,
         )
-
-
-def stream_error_event(message: str, code: str, type_: str = "upstream_error") -> bytes:
-    """An error after the 200 was sent: the SDKs read it as an SSE `error` event."""
-    payload: dict[str, Any] = {
-        "error": {"message": message, "type": type_, "param": None, "code": code}
-    }
-    return b"data: " + json.dumps(payload).encode() + b"\n\n"

@@ -16,7 +16,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `memory-proxy serve` does
 
 from proxy.app import create_app
-from proxy.memory.embed import MiniLMEmbedder
+from proxy.memory.embed.minilm import MiniLMEmbedder
 from proxy.settings import Settings
 from tests.fake_upstream import FakeUpstream
 from tests.servers import ServerThread

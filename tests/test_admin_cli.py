@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from proxy.admin_client import AdminClient
+from proxy.admin.client import AdminClient
 from proxy.cli import main
+from proxy.settings import secret
 from tests.conftest import Proxy, ProxyFactory
 from tests.test_memories_api import FACTS
 
@@ -21,7 +22,7 @@ KEY = "cli-admin-key-42"
 
 
 def create(proxy: Proxy, user: str, text: str, **fields: Any) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {proxy.settings.admin_key}"}
+    headers = {"Authorization": f"Bearer {secret(proxy.settings.admin_key)}"}
     response = proxy.http.post(
         "/memories",
         json={"user_id": user, "text": text, **fields},

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from proxy.memory.batcher import MicroBatcher
-from proxy.memory.embed import MiniLMEmbedder
+from proxy.memory.embed.batcher import MicroBatcher
+from proxy.memory.embed.minilm import MiniLMEmbedder
 
 QUERIES = [f"Which cities did I visit in {1990 + i} with my family?" for i in range(48)]
 

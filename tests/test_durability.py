@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from proxy.memory.outbox import Outbox, Turn
-from proxy.scope import Scope
+from proxy.core.scope import Scope
+from proxy.memory.write.outbox import Outbox, Turn
 from tests.conftest import ProxyFactory, wait_until
 from tests.fake_upstream import FakeUpstream
 from tests.processes import ProxyProcess

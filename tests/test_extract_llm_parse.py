@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.memory.attributes import attribute_of
-from proxy.memory.extract_llm import (
+from proxy.core.errors import ExtractionParseError
+from proxy.memory.extract.attributes import attribute_of
+from proxy.memory.extract.llm import (
     Decision,
-    ExtractionParseError,
     build_messages,
     parse_decisions,
 )

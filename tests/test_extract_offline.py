@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from proxy.memory.extract_offline import MAX_FACT_CHARS, Extraction, Fact, extract_offline
+from proxy.memory.extract.offline import MAX_FACT_CHARS, Extraction, Fact, extract_offline
 
 
 def pairs(text: str) -> list[tuple[str, str]]:

@@ -19,7 +19,7 @@ import openai
 import pytest
 
 from proxy.app import create_app
-from proxy.memory.embed import MiniLMEmbedder
+from proxy.memory.embed.minilm import MiniLMEmbedder
 from proxy.settings import Settings
 from tests.conftest import ProxyFactory, wait_until
 from tests.fake_upstream import FakeUpstream

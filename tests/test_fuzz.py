@@ -20,7 +20,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from proxy.app import create_app
-from proxy.memory.embed import MiniLMEmbedder
+from proxy.memory.embed.minilm import MiniLMEmbedder
 from proxy.settings import Settings
 from tests.conftest import Proxy, ProxyFactory
 from tests.fake_upstream import FakeUpstream

@@ -19,12 +19,12 @@ import httpx
 import pytest
 
 from proxy.app import create_app
-from proxy.auth import authorize, is_loopback
-from proxy.errors import Forbidden, InvalidRequest, Unauthorized
-from proxy.memory.embed import MiniLMEmbedder
-from proxy.memory.models import Memory
-from proxy.memory.paging import decode_cursor, encode_cursor, paginate
-from proxy.scope import Scope
+from proxy.core.errors import Forbidden, InvalidRequest, Unauthorized
+from proxy.core.records import Memory
+from proxy.core.scope import Scope
+from proxy.http.auth import authorize, is_loopback
+from proxy.http.memories.paging import decode_cursor, encode_cursor, paginate
+from proxy.memory.embed.minilm import MiniLMEmbedder
 from proxy.settings import Settings
 from tests.conftest import Proxy, ProxyFactory, wait_until
 from tests.fake_upstream import FakeUpstream
@@ -530,11 +530,11 @@ def test_chat_never_needs_the_admin_key(make_proxy: ProxyFactory, upstream: Fake
 def test_a_warning_at_start_says_when_no_admin_key_is_set(
     make_proxy: ProxyFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="proxy.auth"):
+    with caplog.at_level(logging.WARNING, logger="proxy.http.auth"):
         make_proxy(admin_key=ADMIN_KEY)
-        assert not [r for r in caplog.records if r.name == "proxy.auth"]
+        assert not [r for r in caplog.records if r.name == "proxy.http.auth"]
         make_proxy()
-    (warning,) = [r for r in caplog.records if r.name == "proxy.auth"]
+    (warning,) = [r for r in caplog.records if r.name == "proxy.http.auth"]
     assert warning.levelno == logging.WARNING
     assert "MEMORY_PROXY_ADMIN_KEY" in warning.getMessage()
     assert "loopback" in warning.getMessage()

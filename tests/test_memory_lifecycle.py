@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from proxy.memory.extract_llm import SYSTEM_PROMPT
+from proxy.memory.extract.llm import SYSTEM_PROMPT
 from tests.conftest import Proxy, ProxyFactory
 from tests.fake_upstream import FakeUpstream
 

@@ -7,17 +7,17 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from proxy.conversation import new_user_turn, query_text, text_of
-from proxy.errors import InvalidRequest
-from proxy.inject import build_block, inject
-from proxy.memory.index import Candidates, UserIndex
-from proxy.memory.lexical import Bm25Index, tokenize
-from proxy.memory.models import Memory
-from proxy.memory.retrieval import SelectionParams, rrf, select
-from proxy.scope import MemoryMode, Scope, resolve_scope
+from proxy.core.conversation import new_user_turn, query_text, text_of
+from proxy.core.errors import InvalidRequest
+from proxy.core.inject import build_block, inject
+from proxy.core.records import Memory
+from proxy.core.scope import MemoryMode, Scope, resolve_scope
+from proxy.core.sse import AnswerAssembler, answer_of
+from proxy.core.tokens import estimate_tokens
+from proxy.memory.recall.index import Candidates, UserIndex
+from proxy.memory.recall.lexical import Bm25Index, tokenize
+from proxy.memory.recall.retrieval import SelectionParams, rrf, select
 from proxy.settings import load_settings
-from proxy.sse import AnswerAssembler, answer_of
-from proxy.tokens import estimate_tokens
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Tests for proxy.memory.redact: secrets go, look-alikes and the surrounding prose stay.
+"""Tests for proxy.memory.extract.redact: secrets go, look-alikes and the surrounding prose stay.
 
 Every credential below is fake. Most are assembled by concatenation so the file does not look
 like a leaked secret to scanners.
@@ -10,7 +10,7 @@ import dataclasses
 
 import pytest
 
-from proxy.memory.redact import REDACTED_MARK, Redaction, redact
+from proxy.memory.extract.redact import REDACTED_MARK, Redaction, redact
 
 _CN_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 

@@ -11,13 +11,13 @@ import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
-from proxy.memory.embed import MiniLMEmbedder
-from proxy.memory.extract_offline import Fact
-from proxy.memory.history import History
-from proxy.memory.models import Memory
-from proxy.memory.retrieval import SelectionParams
+from proxy.core.records import Memory
+from proxy.core.scope import Scope
+from proxy.memory.embed.minilm import MiniLMEmbedder
+from proxy.memory.extract.offline import Fact
+from proxy.memory.recall.retrieval import SelectionParams
 from proxy.memory.service import MemoryService, memory_id
-from proxy.memory.store import (
+from proxy.memory.storage.chroma import (
     LEGACY_COLLECTION,
     LOAD_PAGE,
     SHARDS,
@@ -25,7 +25,7 @@ from proxy.memory.store import (
     shard_of,
     to_metadata,
 )
-from proxy.scope import Scope
+from proxy.memory.storage.history import History
 from tests.conftest import ProxyFactory, wait_until
 
 EMBEDDER = "test-embedder"

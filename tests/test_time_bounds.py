@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from proxy.errors import InvalidRequest
-from proxy.memory.models import Memory
-from proxy.memory.outbox import Outbox, Turn
-from proxy.memory.store import ChromaStore
-from proxy.memory.writer import WriteBack
-from proxy.scope import Scope, parse_time
-from proxy.times import EARLIEST, check_event_time, from_timestamp
+from proxy.core.errors import InvalidRequest
+from proxy.core.records import Memory
+from proxy.core.scope import Scope, parse_time
+from proxy.core.times import EARLIEST, check_event_time, from_timestamp
+from proxy.memory.storage.chroma import ChromaStore
+from proxy.memory.write.outbox import Outbox, Turn
+from proxy.memory.write.writer import WriteBack
 from tests.conftest import Proxy, ProxyFactory
 
 POISON = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "1899-12-31T23:59:59Z"]

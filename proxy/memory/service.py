@@ -17,15 +17,15 @@ from typing import Protocol
 
 import numpy as np
 
-from proxy.memory.attributes import attribute_of
-from proxy.memory.embed import Embedder
-from proxy.memory.history import Event, History
-from proxy.memory.index import IndexCache, UserIndex
-from proxy.memory.models import Hit, Memory
-from proxy.memory.retrieval import SelectionParams, select
-from proxy.memory.store import ChromaStore
-from proxy.scope import Scope
-from proxy.times import not_after
+from proxy.core.records import Hit, Memory
+from proxy.core.scope import Scope
+from proxy.core.times import not_after
+from proxy.memory.embed.base import Embedder
+from proxy.memory.extract.attributes import attribute_of
+from proxy.memory.recall.index import IndexCache, UserIndex
+from proxy.memory.recall.retrieval import SelectionParams, select
+from proxy.memory.storage.chroma import ChromaStore
+from proxy.memory.storage.history import Event, History
 
 _ID_NAMESPACE = uuid.UUID("6f1d3c52-8a55-4c8e-9d0e-3b7c2a9e4f10")
 

@@ -1,0 +1,1 @@
+"""Managing a running proxy from the command line: the CLI and its HTTP client."""

@@ -1,0 +1,114 @@
+"""Every exception the proxy defines, and the OpenAI error envelope its own errors render to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+
+class ProxyError(Exception):
+    """An error the proxy itself answers, in OpenAI's envelope."""
+
+    status: int = 500
+    type: str = "server_error"
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        self.headers = headers or {}
+
+
+class InvalidRequest(ProxyError):
+    status = 400
+    type = "invalid_request_error"
+    code = "invalid_request"
+
+
+class Unauthorized(ProxyError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_admin_key"
+
+
+class Forbidden(ProxyError):
+    status = 403
+    type = "permission_error"
+    code = "forbidden"
+
+
+class NotFound(ProxyError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class PayloadTooLarge(ProxyError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class UpstreamUnreachable(ProxyError):
+    status = 502
+    type = "upstream_error"
+    code = "upstream_unreachable"
+
+
+class UpstreamTimeout(ProxyError):
+    status = 504
+    type = "upstream_error"
+    code = "upstream_timeout"
+
+
+class StoreUnavailable(ProxyError):
+    """A memory management call could not reach the store (503)."""
+
+    status = 503
+    type = "server_error"
+    code = "memory_unavailable"
+
+
+class MemoryUnavailable(Exception):
+    """The memory store or embedder failed; callers degrade to 'no memories' (fail open)."""
+
+
+class UpstreamBrokeOff(Exception):
+    """The upstream stopped mid-answer, after its status and headers were received."""
+
+    def __init__(self, message: str, *, timed_out: bool) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class ExtractionParseError(ValueError):
+    """The extraction model's answer could not be read as decisions."""
+
+
+class TimeOutOfRange(ValueError):
+    """A time outside the accepted range; the message says which range."""
+
+
+def error_body(
+    message: str, type_: str, *, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def error_response(exc: ProxyError) -> JSONResponse:
+    return JSONResponse(
+        error_body(exc.message, exc.type, param=exc.param, code=exc.code),
+        status_code=exc.status,
+        headers=exc.headers,
+    )

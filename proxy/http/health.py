@@ -1,0 +1,28 @@
+"""GET /healthz: liveness plus the state of memory and the write backlog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from proxy.deps import ServicesDep
+
+router = APIRouter()
+
+
+@router.get("/healthz", tags=["health"])
+async def healthz(services: ServicesDep) -> dict[str, Any]:
+    memory: dict[str, Any] = {"status": "ok" if services.memory else "error"}
+    if services.memory_error:
+        memory["error"] = services.memory_error
+    if services.memory is not None:
+        memory["index_cache"] = services.memory.cache_stats()
+    if services.writer is not None:
+        memory["writer"] = services.writer.state()
+        memory["backlog"] = services.writer.backlog()
+        memory["writes"] = vars(services.writer.stats)
+        memory["extraction"] = vars(services.extraction)
+    # Chats are served either way (memory fails open): "degraded" says memory is not working.
+    healthy = services.memory is not None and memory.get("writer") == "ok"
+    return {"status": "ok" if healthy else "degraded", "memory": memory}

@@ -1,0 +1,1 @@
+"""The memory management API (/memories...): routes, bodies, export/import, paging."""

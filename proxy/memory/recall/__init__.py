@@ -1,0 +1,1 @@
+"""Retrieval over a user's memories held in process: the index, keyword search, selection."""

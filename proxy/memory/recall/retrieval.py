@@ -1,0 +1,77 @@
+"""From candidates to the few memories worth injecting: fusion, relevance, newest wins (pure)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from proxy.core.records import Hit
+from proxy.memory.recall.index import Candidates
+
+
+@dataclass(frozen=True)
+class SelectionParams:
+    top_k: int = 20
+    min_similarity: float = 0.3  # cosine; below it a memory needs keyword evidence to count
+    min_keyword_coverage: float = 0.3  # share of the query's keyword (idf) weight matched
+    rrf_k: int = 10  # small k favours the top of each list (measured better than 60 here)
+    duplicate_similarity: float = 0.9  # at or above, two memories say the same; the newer wins
+
+
+def rrf(rankings: list[Mapping[int, int]], k: int) -> dict[int, float]:
+    """Reciprocal rank fusion: sum of 1 / (k + rank + 1) over the lists an item appears in."""
+    scores: dict[int, float] = defaultdict(float)
+    for ranking in rankings:
+        for item, rank in ranking.items():
+            scores[item] += 1.0 / (k + rank + 1)
+    return dict(scores)
+
+
+def select(candidates: Candidates, params: SelectionParams) -> list[Hit]:
+    fused = rrf([candidates.dense_rank, candidates.lexical_rank], params.rrf_k)
+    relevant = [
+        pos
+        for pos in fused
+        if candidates.similarities[pos] >= params.min_similarity
+        or candidates.lexical_coverage.get(pos, 0.0) >= params.min_keyword_coverage
+    ]
+    relevant.sort(key=lambda pos: fused[pos], reverse=True)
+    # Pairwise similarities of the relevant candidates, once (at most ~100 x 100).
+    vectors = candidates.vectors[relevant] if relevant else candidates.vectors[:0]
+    pairwise = vectors @ vectors.T
+    column = {pos: i for i, pos in enumerate(relevant)}
+    chosen: list[int] = []
+    for pos in relevant:
+        duplicate = _duplicate_of(
+            pairwise[column[pos]], [column[c] for c in chosen], params.duplicate_similarity
+        )
+        if duplicate is None:
+            chosen.append(pos)
+        elif _newer(candidates, pos, chosen[duplicate]):
+            chosen[duplicate] = pos  # same fact said again later: the later wording holds
+        if len(chosen) >= params.top_k:
+            break
+    return [
+        Hit(
+            memory=candidates.memories[pos],
+            score=fused[pos],
+            similarity=float(candidates.similarities[pos]),
+        )
+        for pos in chosen
+    ]
+
+
+def _duplicate_of(similarities: np.ndarray, chosen: list[int], threshold: float) -> int | None:
+    """Index in `chosen` of the most similar chosen candidate, if similar enough."""
+    if not chosen:
+        return None
+    sims = similarities[chosen]
+    best = int(np.argmax(sims))
+    return best if sims[best] >= threshold else None
+
+
+def _newer(candidates: Candidates, a: int, b: int) -> bool:
+    return candidates.memories[a].occurred_at > candidates.memories[b].occurred_at

@@ -1,0 +1,1 @@
+"""Durable storage adapters: chromadb, the history log, SQLite helpers."""

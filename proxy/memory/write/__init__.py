@@ -1,0 +1,1 @@
+"""Write-back off the response path: the outbox, the worker, the per-turn pipeline."""

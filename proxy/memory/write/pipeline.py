@@ -1,0 +1,119 @@
+"""What happens to one accepted turn: extract, reconcile with what is stored, write (blocking).
+
+Two extractors: the offline rules (default, no LLM) and an LLM that reconciles in one call.
+Both see the user's new turn only (redacted at acceptance); the injected memory block never
+reaches this point, and the assistant's claims are never stored as facts about the user.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from proxy.core.errors import ExtractionParseError
+from proxy.memory.extract.llm import (
+    Decision,
+    LlmExtractor,
+    build_messages,
+    parse_decisions,
+)
+from proxy.memory.extract.offline import Fact, extract_offline
+from proxy.memory.service import MemoryService
+from proxy.memory.write.outbox import Turn
+from proxy.memory.write.writer import ProcessTurn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExtractionStats:
+    llm_calls: int = 0
+    llm_parse_failures: int = 0
+    llm_call_failures: int = 0
+    offline_fallbacks: int = 0
+
+
+def _expiry(service: MemoryService, ttl_days: float | None) -> datetime | None:
+    return service.clock() + timedelta(days=ttl_days) if ttl_days is not None else None
+
+
+def process_offline(service: MemoryService, turn: Turn, ttl_days: float | None) -> None:
+    extraction = extract_offline(turn.user_text)
+    for target in extraction.forget:
+        service.forget_blocking(turn.scope, target, source=turn.id)
+    service.remember_blocking(
+        turn.scope,
+        extraction.facts,
+        turn.occurred_at,
+        source=turn.id,
+        expires_at=_expiry(service, ttl_days),
+    )
+
+
+def offline_processor(service: MemoryService, ttl_days: float | None = None) -> ProcessTurn:
+    def process(turn: Turn) -> None:
+        process_offline(service, turn, ttl_days)
+
+    return process
+
+
+def llm_processor(
+    service: MemoryService,
+    extractor: LlmExtractor,
+    stats: ExtractionStats,
+    ttl_days: float | None = None,
+    max_existing: int = 10,
+) -> ProcessTurn:
+    # Existing memories shown to the model: related ones only, with a loose threshold.
+    related = replace(service.selection, top_k=max_existing, min_similarity=0.2)
+
+    def process(turn: Turn) -> None:
+        existing = [
+            hit.memory
+            for hit in service.search_blocking(turn.scope, turn.user_text, params=related)
+        ]
+        messages = build_messages(turn.user_text, turn.assistant_text, [m.text for m in existing])
+        decisions = _decide(extractor, messages, len(existing), stats)
+        if decisions is None:
+            stats.offline_fallbacks += 1
+            process_offline(service, turn, ttl_days)
+            return
+        source, label = turn.id, f"llm:{extractor.model}"
+        adds = [Fact(d.text, d.kind) for d in decisions if d.action == "ADD"]  # type: ignore[arg-type]
+        for decision in decisions:
+            if decision.target is None:
+                continue
+            target = existing[decision.target]
+            if decision.action == "UPDATE":
+                service.update_blocking(target, text=decision.text, source=source)
+            elif decision.action == "DELETE":
+                service.delete_blocking([target], source=source)
+        service.remember_blocking(
+            turn.scope,
+            adds,
+            turn.occurred_at,
+            source=source,
+            extractor=label,
+            expires_at=_expiry(service, ttl_days),
+        )
+
+    return process
+
+
+def _decide(
+    extractor: LlmExtractor, messages: list[dict[str, str]], count: int, stats: ExtractionStats
+) -> list[Decision] | None:
+    """One call, one retry on an unreadable answer; None means: fall back to offline rules."""
+    for attempt in (1, 2):
+        stats.llm_calls += 1
+        try:
+            return parse_decisions(extractor.complete(messages), count)
+        except ExtractionParseError as exc:
+            stats.llm_parse_failures += 1
+            log.warning("extraction answer unreadable (attempt %d): %s", attempt, exc)
+        except Exception as exc:  # litellm raises provider-specific types; all mean "no answer"
+            stats.llm_call_failures += 1
+            log.warning("extraction call failed (attempt %d): %s", attempt, type(exc).__name__)
+            return None  # a timeout or outage will not be fixed by asking again right away
+    return None
