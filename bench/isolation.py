@@ -61,12 +61,18 @@ TEMPLATES = (
 WORD = re.compile(r"\b[A-Z][a-z]{9}\b")  # the made-up names: five syllables, capitalised
 
 
+BLOCK = re.compile(r"<memories>.*?</memories>", re.DOTALL)
+
+
 def echo_memories(body: dict[str, Any]) -> str:
-    """The fake upstream's answer: the memory block it was given (empty if none)."""
+    """The fake upstream's answer: the memory blocks it was given, wherever they sit (the
+    system message, or the user's message with the cache-aware placement); empty if none."""
+    texts: list[str] = []
     for message in body.get("messages", []):
-        if message.get("role") == "system" and isinstance(message.get("content"), str):
-            return message["content"]
-    return ""
+        content = message.get("content")
+        parts = [content] if isinstance(content, str) else content or []
+        texts += [p if isinstance(p, str) else str(p.get("text", "")) for p in parts]
+    return "\n".join(block for text in texts for block in BLOCK.findall(text))
 
 
 @dataclass
@@ -129,7 +135,7 @@ class Checker:
         """Check one retrieval; returns the made-up names the block held."""
         self.report.retrievals_checked += 1
         names = {name for name in WORD.findall(block) if name in self.facts.owner}
-        self.report.memories_injected += sum(1 for line in block.splitlines() if line[:3] == "- [")
+        self.report.memories_injected += sum(1 for line in block.splitlines() if line[:2] == "- ")
         for name in names:
             if self.facts.owner[name] != user:
                 self.report.leaks_injected += 1

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 WORD_RE = re.compile(r"\w+")
 EVIDENCE_RE = re.compile(r"D:?(\d+):(\d+)")  # "D8:6; D9:17", "D:11:26", "D30:05"
-LINE_RE = re.compile(r"^- \[\d{4}-\d{2}-\d{2}\] (.*)$", re.MULTILINE)
+LINE_RE = re.compile(r"^- (?:\[\d{4}-\d{2}-\d{2}\] )?(.*)$", re.MULTILINE)  # profile: undated
 
 
 def words(text: str) -> frozenset[str]:
@@ -133,14 +133,10 @@ def attribute(text: str, speaker: str, turns: list[Turn]) -> set[str]:
     return ids
 
 
-def injected(system_text: str) -> tuple[list[str], str]:
-    """Memory texts in the injected block (date prefix stripped) and the block itself."""
-    start = system_text.find("<memories>")
-    if start < 0:
-        return [], ""
-    end = system_text.find("</memories>", start)
-    block = system_text[start : end + len("</memories>")] if end >= 0 else system_text[start:]
-    return LINE_RE.findall(block), block
+def injected(blocks: str) -> tuple[list[str], str]:
+    """Memory texts in the injected blocks (wherever they sat; date prefix stripped) and the
+    blocks themselves."""
+    return LINE_RE.findall(blocks), blocks
 
 
 def code_digest() -> str:
@@ -237,12 +233,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     replies = {f"replay/{c.sample_id}/{t.dia_id}": t.reply for c in convs for t in c.turns}
     upstream = FakeUpstream(reply=lambda body: replies.get(str(body.get("model")), "ok"))
     fake = ServerThread(upstream.app).start()
+    per_user = args.token_budget if args.token_budget is not None else args.budget // 2
+    # One block of `--budget` tokens split between the two speakers' users: each gets half of
+    # every tier's share too (the defaults' proportions).
+    share = per_user / RetrievalSettings().token_budget
+    defaults = RetrievalSettings()
     retrieval = RetrievalSettings(
         top_k=args.top_k,
-        token_budget=args.token_budget if args.token_budget is not None else args.budget // 2,
+        token_budget=per_user,
         min_similarity=args.min_similarity,
         timeout_ms=args.timeout_ms,
         candidates=args.candidates,
+        profile_budget=round(defaults.profile_budget * share),
+        session_budget=round(defaults.session_budget * share),
+        recent_budget=round(defaults.recent_budget * share),
     )
     digest = code_digest()
     with tempfile.TemporaryDirectory(prefix="locomo-") as tmp:
@@ -306,7 +310,7 @@ async def measure(
                 statuses[response.headers.get("x-memory-status", "?")] += 1
                 seen = upstream.last_chat()  # queries run one at a time
                 assert seen.json["model"] == tag, "the upstream saw another request"
-                texts, block = injected(seen.system_text())
+                texts, block = injected(seen.memory_text())
                 tokens += estimate_tokens(block) if block else 0
                 mapping = store.texts[conv.user(speaker)]
                 per_user.append(

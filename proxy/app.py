@@ -26,6 +26,7 @@ from proxy.memory.recall.retrieval import SelectionParams
 from proxy.memory.service import MemoryService
 from proxy.memory.storage.chroma import ChromaStore
 from proxy.memory.storage.history import History
+from proxy.memory.storage.migrations import ROW_FORMAT, migrate
 from proxy.memory.write.outbox import Outbox
 from proxy.memory.write.pipeline import ExtractionStats, llm_processor, offline_processor
 from proxy.memory.write.writer import ProcessTurn, WriteBack
@@ -107,7 +108,8 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             )
             services.writer.start()
             purger = asyncio.create_task(
-                _housekeeping(memory, settings.retrieval.preload_users), name="memory-housekeeping"
+                _housekeeping(services, memory, settings.retrieval.preload_users),
+                name="memory-housekeeping",
             )
         except (MemoryUnavailable, OSError) as exc:
             # Fail open: without a store the proxy still forwards every call, memory off.
@@ -141,10 +143,13 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     return app
 
 
-async def _housekeeping(memory: MemoryService, preload_users: int, every_s: float = 60.0) -> None:
-    """First loads the recently active users (the proxy already serves meanwhile). Then, every
-    minute: expired memories, already invisible, are removed from disk, and heap that bursts of
-    writes and index loads freed is handed back to the system."""
+async def _housekeeping(
+    services: Services, memory: MemoryService, preload_users: int, every_s: float = 60.0
+) -> None:
+    """First loads the recently active users (the proxy already serves meanwhile) and brings a
+    store of an earlier row format up to date. Then, every minute: expired memories, already
+    invisible, are removed from disk, and heap that bursts of writes and index loads freed is
+    handed back to the system."""
     try:
         started = time.perf_counter()
         users, rows = await asyncio.to_thread(memory.preload_blocking, preload_users)
@@ -156,6 +161,12 @@ async def _housekeeping(memory: MemoryService, preload_users: int, every_s: floa
         )
     except Exception:
         log.exception("preloading recently active users failed; they load on first use")
+    if isinstance(memory.store, ChromaStore):
+        try:
+            await asyncio.to_thread(migrate, memory.store)
+            services.row_format = ROW_FORMAT
+        except Exception:
+            log.exception("updating the store's row format failed; rows are read as they are")
     while True:
         try:
             purged = await asyncio.to_thread(memory.purge_expired_blocking)

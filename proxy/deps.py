@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from proxy.memory.service import MemoryService
+from proxy.core.conversations import ConversationBlocks
+from proxy.core.inject import overhead
+from proxy.memory.recall.compose import Budgets
+from proxy.memory.service import MemoryService, RecallPlan
 from proxy.memory.write.pipeline import ExtractionStats
 from proxy.memory.write.writer import WriteBack
 from proxy.settings import Settings
 from proxy.upstream import Upstream
+
+
+def recall_plan(settings: Settings) -> RecallPlan:
+    """How a block is filled, from the settings (the headers' cost taken off the budget)."""
+    retrieval = settings.retrieval
+    return RecallPlan(
+        budgets=Budgets(
+            total=max(0, retrieval.token_budget - overhead(settings.inject.placement)),
+            profile=retrieval.profile_budget,
+            session=retrieval.session_budget,
+            recent=retrieval.recent_budget,
+        ),
+        recent_items=retrieval.recent_items,
+        recent_window=timedelta(hours=retrieval.recent_hours),
+        session_items=retrieval.session_items,
+    )
 
 
 @dataclass
@@ -22,6 +42,13 @@ class Services:
     writer: WriteBack | None
     memory_error: str | None = None
     extraction: ExtractionStats = field(default_factory=ExtractionStats)
+    row_format: int | None = None  # the store's row format once checked (None: not yet)
+    recall_plan: RecallPlan = field(init=False)
+    conversations: ConversationBlocks = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recall_plan = recall_plan(self.settings)
+        self.conversations = ConversationBlocks(self.settings.inject.conversations)
 
 
 async def get_services(request: Request) -> Services:

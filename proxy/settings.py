@@ -35,6 +35,21 @@ class RetrievalSettings(BaseModel):
     candidates: int = Field(
         50, ge=1, description="candidates taken from each retriever before fusion"
     )
+    profile_budget: int = Field(
+        300,
+        ge=0,
+        description="most of token_budget the standing profile may take; a profile that fits "
+        "is injected whole on every request, a larger one by relevance and recency",
+    )
+    session_items: int = Field(8, ge=0, description="newest memories of the session considered")
+    session_budget: int = Field(150, ge=0, description="most tokens of the session tier")
+    recent_items: int = Field(
+        3, ge=0, description="newest episodic memories of the user considered"
+    )
+    recent_hours: float = Field(
+        72, gt=0, description="how old a memory may be to count as recent (its occurred_at)"
+    )
+    recent_budget: int = Field(100, ge=0, description="most tokens of the recent tier")
     cache_memories: int = Field(
         500_000,
         ge=1,
@@ -50,6 +65,19 @@ class RetrievalSettings(BaseModel):
         description="with a Chroma server (several replicas), a user's cached memories are "
         "reloaded in the background when older than this: what another replica wrote shows "
         "up within about this time",
+    )
+
+
+class InjectSettings(BaseModel):
+    placement: Literal["system", "cache-aware"] = Field(
+        "cache-aware",
+        description="where the memories go: `system` puts every tier in the system message; "
+        "`cache-aware` keeps the standing profile there and puts what is chosen per turn with "
+        "the user's message it was chosen for, so a conversation's prefix stays the same from "
+        "turn to turn (providers' prompt caches stay warm)",
+    )
+    conversations: int = Field(
+        20_000, ge=0, description="conversations whose injected blocks are remembered in process"
     )
 
 
@@ -122,6 +150,7 @@ class Settings(BaseSettings):
     config_file: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     retrieval: RetrievalSettings = RetrievalSettings()
+    inject: InjectSettings = InjectSettings()
     write: WriteSettings = WriteSettings()
     extraction: ExtractionSettings = ExtractionSettings()
 

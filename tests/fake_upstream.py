@@ -32,6 +32,21 @@ class Recorded:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def memory_text(self) -> str:
+        """Every memory block the model was given, wherever it sits (the system message, or a
+        user message with the cache-aware placement)."""
+        blocks = []
+        for message in self.json.get("messages", []):
+            content = message.get("content")
+            parts = [content] if isinstance(content, str) else content or []
+            for part in parts:
+                text = part if isinstance(part, str) else part.get("text", "")
+                if isinstance(text, str) and "<memories>" in text:
+                    start = text.index("<memories>")
+                    end = text.find("</memories>", start)
+                    blocks.append(text[start : end + len("</memories>") if end >= 0 else None])
+        return "\n".join(blocks)
+
     def system_text(self) -> str:
         """All system/developer text the model was given."""
         parts = []

@@ -24,7 +24,7 @@ def test_a_fact_told_in_one_conversation_is_injected_in_a_later_one(
     raw = ask(proxy, "alice", "Which city do I live in?")
     assert raw.headers["x-memory-status"] == "injected"
     assert int(raw.headers["x-memory-count"]) >= 1
-    assert "I live in Berlin" in upstream.last_chat().system_text()
+    assert "I live in Berlin" in upstream.last_chat().memory_text()
     assert raw.parse().choices[0].message.content == "Sure, noted."
 
 
@@ -39,10 +39,11 @@ def test_user_b_never_sees_user_a_memory(proxy: Proxy, upstream: FakeUpstream) -
 
 
 def test_an_irrelevant_memory_is_not_injected(proxy: Proxy, upstream: FakeUpstream) -> None:
-    proxy.tell("carol", "I am allergic to peanuts.")
+    # An episode (a standing fact like an allergy is the profile: it is injected on purpose).
+    proxy.tell("carol", "I repainted my bike red last weekend.")
     raw = ask(proxy, "carol", "Explain how TCP congestion control works.")
     assert raw.headers["x-memory-status"] == "none"
-    assert upstream.last_chat().system_text() == ""
+    assert upstream.last_chat().memory_text() == ""
 
 
 def test_a_chinese_fact_is_recalled_by_a_chinese_question(
@@ -51,7 +52,7 @@ def test_a_chinese_fact_is_recalled_by_a_chinese_question(
     proxy.tell("li", "我喜欢喝乌龙茶，不喜欢咖啡。")
     raw = ask(proxy, "li", "我喜欢喝什么茶？")
     assert raw.headers["x-memory-status"] == "injected"
-    assert "乌龙茶" in upstream.last_chat().system_text()
+    assert "乌龙茶" in upstream.last_chat().memory_text()
 
 
 def test_a_secret_is_neither_stored_nor_injected_but_the_fact_beside_it_is(
@@ -63,7 +64,7 @@ def test_a_secret_is_neither_stored_nor_injected_but_the_fact_beside_it_is(
     assert any("French" in t for t in texts)
     assert not any(secret in t for t in texts)
     ask(proxy, "dave", "Which language do I prefer for answers? And what is my key?")
-    injected = upstream.last_chat().system_text()
+    injected = upstream.last_chat().memory_text()
     assert "French" in injected
     assert secret not in injected
 
@@ -108,7 +109,7 @@ def test_memory_time_header_dates_the_memory_in_the_block(
 ) -> None:
     proxy.tell("hal", "I adopted a puppy named Pixel.", **{"X-Memory-Time": "2023-05-08T13:56:00Z"})
     ask(proxy, "hal", "When did I adopt my puppy Pixel?")
-    assert "[2023-05-08] I adopted a puppy named Pixel." in upstream.last_chat().system_text()
+    assert "[2023-05-08] I adopted a puppy named Pixel." in upstream.last_chat().memory_text()
     (memory,) = proxy.memories("hal")
     assert memory["occurred_at"].startswith("2023-05-08T13:56:00")
 
@@ -129,7 +130,7 @@ def test_modes_control_reading_and_writing(proxy: Proxy, upstream: FakeUpstream)
     assert len(proxy.memories("jo")) == 1
     raw = ask(proxy, "jo", "Which instrument do I play, the cello?", **{"X-Memory-Mode": "off"})
     assert raw.headers["x-memory-status"] == "off"
-    assert "cello" not in upstream.last_chat().system_text()
+    assert "cello" not in upstream.last_chat().memory_text()
     raw = ask(
         proxy, "jo", "Which instrument do I play, the cello?", **{"X-Memory-Mode": "read-only"}
     )

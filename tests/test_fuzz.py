@@ -320,7 +320,7 @@ def test_a_lone_surrogate_is_forwarded_escaped_when_memories_are_injected(
     assert response.headers["x-memory-status"] == "injected"
     forwarded = fake.last_chat()
     assert b"Be brief \\udc80." in forwarded.body  # as the client wrote it
-    assert "Pomaro" in forwarded.system_text()
+    assert "Pomaro" in forwarded.memory_text()
 
 
 def test_malformed_bodies_left_the_proxy_serving(

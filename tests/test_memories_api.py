@@ -462,7 +462,7 @@ def test_an_expired_memory_is_not_injected_listed_or_found(
     wait_until(lambda: proxy.http.get(f"/memories/{memory['id']}").status_code == 404, 5)
     raw = ask(proxy, "tom", "What scooter do I drive?")
     assert raw.headers["x-memory-status"] == "none"
-    assert "Vespa" not in upstream.last_chat().system_text()
+    assert "Vespa" not in upstream.last_chat().memory_text()
     assert listing(proxy.http, "tom")["data"] == []
     assert proxy.http.get("/memories/stats").json()["total"] == 0
     assert export(proxy.http) == []

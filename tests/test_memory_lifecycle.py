@@ -25,7 +25,7 @@ def history(proxy: Proxy, memory_id: str) -> list[dict[str, Any]]:
 
 def injected(upstream: FakeUpstream) -> str:
     return next(
-        r.system_text() for r in reversed(upstream.chat_requests()) if not is_extraction(r.json)
+        r.memory_text() for r in reversed(upstream.chat_requests()) if not is_extraction(r.json)
     )
 
 
@@ -88,7 +88,7 @@ def test_an_expired_memory_is_neither_injected_nor_listed(
         model="m", messages=[{"role": "user", "content": "What scooter do I drive? A Vespa?"}]
     )
     assert raw.headers["x-memory-status"] == "none"
-    assert "Vespa" not in upstream.last_chat().system_text()
+    assert "Vespa" not in upstream.last_chat().memory_text()
     assert proxy.memories("sal") == []
 
 

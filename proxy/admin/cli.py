@@ -46,6 +46,7 @@ def register(commands: Any) -> None:
     _scope_flags(listing)
     listing.add_argument("--limit", type=int, help="show at most this many")
     listing.add_argument("--include-superseded", action="store_true")
+    listing.add_argument("--tier", choices=["profile", "episodic"], help="only this tier")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
 
     search = actions.add_parser("search", help="the memories most relevant to a query")
@@ -53,6 +54,13 @@ def register(commands: Any) -> None:
     search.add_argument("query")
     search.add_argument("-k", type=int, default=10, help="most results (default 10)")
     search.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    profile = actions.add_parser(
+        "profile", help="a user's standing profile, and what of it a request carries"
+    )
+    profile.add_argument("--user", required=True, help="whose profile")
+    profile.add_argument("--agent", help="narrow to this agent")
+    profile.add_argument("--json", action="store_true")
 
     show = actions.add_parser("show", help="one memory and its history")
     show.add_argument("memory_id")
@@ -104,6 +112,7 @@ def _list(client: AdminClient, args: argparse.Namespace, out: IO[str], err: IO[s
         session_id=args.session,
         agent_id=args.agent,
         include_superseded=args.include_superseded or None,
+        tier=args.tier,
         limit=min(args.limit, 1000) if args.limit else 1000,
     )
     for shown, memory in enumerate(memories):
@@ -125,13 +134,33 @@ def _search(client: AdminClient, args: argparse.Namespace, out: IO[str], err: IO
     return 0
 
 
+def _profile(client: AdminClient, args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    profile = client.profile(args.user, agent_id=args.agent)
+    if args.json:
+        print(json.dumps(profile, ensure_ascii=False, indent=2), file=out)
+        return 0
+    carried = set(profile["injected"])
+    for memory in profile["data"]:
+        mark = "*" if memory["id"] in carried else " "
+        print(f"{mark} {describe(memory)}", file=out)
+    if not profile["data"]:
+        print("no profile memories", file=err)
+    else:
+        print(
+            f"* carried by every request: {len(carried)} of {len(profile['data'])},"
+            f" about {profile['tokens']} tokens",
+            file=out,
+        )
+    return 0
+
+
 def _show(client: AdminClient, args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     memory = client.get(args.memory_id)
     events = client.history(args.memory_id)
     if args.json:
         print(json.dumps({**memory, "history": events}, ensure_ascii=False, indent=2), file=out)
         return 0
-    for field in ("id", "text", "user_id", "session_id", "agent_id", "kind", "status"):
+    for field in ("id", "text", "user_id", "session_id", "agent_id", "kind", "tier", "status"):
         print(f"{field:>13}: {_or_dash(memory.get(field))}", file=out)
     for field in ("occurred_at", "created_at", "updated_at", "expires_at", "source"):
         print(f"{field:>13}: {_or_dash(memory.get(field))}", file=out)
@@ -259,7 +288,7 @@ def describe(memory: dict[str, Any]) -> str:
         scope += f"/{memory['session_id']}"
     if memory.get("agent_id"):
         scope += f"@{memory['agent_id']}"
-    flags = ""
+    flags = " [profile]" if memory.get("tier") == "profile" else ""
     if memory.get("status") == "superseded":
         flags += " [superseded]"
     if memory.get("expires_at"):
@@ -275,6 +304,7 @@ _ACTIONS: dict[str, Action] = {
     "list": _list,
     "search": _search,
     "show": _show,
+    "profile": _profile,
     "delete": _delete,
     "export": _export,
     "import": _import,

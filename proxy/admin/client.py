@@ -61,6 +61,10 @@ class AdminClient:
     def history(self, memory_id: str) -> list[dict[str, Any]]:
         return self._json("GET", f"/memories/{_path(memory_id)}/history")["data"]
 
+    def profile(self, user_id: str, agent_id: str | None = None) -> dict[str, Any]:
+        params = _present({"user_id": user_id, "agent_id": agent_id})
+        return self._json("GET", "/memories/profile", params=params)
+
     def stats(self) -> dict[str, Any]:
         return self._json("GET", "/memories/stats")
 

@@ -29,11 +29,10 @@ async def chat_completions(request: Request, services: ServicesDep) -> Response:
     body = parse_body(raw)
     messages = validate_messages(body)
     request_scope = resolve_scope(request.headers, body, request.query_params)
-    result = await recall(services, request_scope, query_text(messages))
-    if result.system_block is not None or result.turn_block is not None:
-        raw = encode_body(
-            {**body, "messages": inject(messages, result.system_block, result.turn_block)}
-        )
+    result = await recall(services, request_scope, query_text(messages), messages)
+    if result.changes:
+        injected = inject(messages, result.system_block, result.turn_blocks())
+        raw = encode_body({**body, "messages": injected})
     memory_headers = result.headers
     headers = services.upstream.request_headers(request.headers)
     headers["content-type"] = "application/json"

@@ -18,6 +18,7 @@ async def healthz(services: ServicesDep) -> dict[str, Any]:
         memory["error"] = services.memory_error
     if services.memory is not None:
         memory["index_cache"] = services.memory.cache_stats()
+        memory["row_format"] = services.row_format
     if services.writer is not None:
         memory["writer"] = services.writer.state()
         memory["backlog"] = services.writer.backlog()

@@ -11,13 +11,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from proxy.core.records import Memory
+from proxy.core.records import Event, Memory, Tier
 from proxy.core.scope import Scope
-from proxy.memory.extract.offline import Fact, FactKind, extract_offline
+from proxy.memory.extract.offline import FactKind, classified, extract_offline
 from proxy.memory.extract.redact import redact
 from proxy.memory.service import MemoryService, WriteResult
-from proxy.memory.storage.chroma import to_metadata
-from proxy.memory.storage.history import Event
+from proxy.memory.storage.rows import to_metadata
 
 
 @dataclass(frozen=True)
@@ -46,19 +45,22 @@ def remember_text(
     occurred_at: datetime | None,
     expires_at: datetime | None,
     metadata: dict[str, str] | None,
+    tier: Tier | None = None,
 ) -> WriteResult:
-    """Store `text` as one memory (a near-duplicate of a live memory updates it instead)."""
-    written = WriteResult()
-    result = service.remember_blocking(
-        scope, [Fact(text, kind)], occurred_at, new_source(), extractor="api", expires_at=expires_at
+    """Store `text` as one memory (a near-duplicate of a live memory updates it instead). The
+    tier is classified from the text unless given."""
+    fact = classified(text, kind)
+    if tier is not None:
+        fact = replace(fact, tier=tier)
+    return service.remember_blocking(
+        scope,
+        [fact],
+        occurred_at,
+        new_source(),
+        extractor="api",
+        expires_at=expires_at,
+        metadata=metadata,
     )
-    if metadata:
-        # Part of the same write, not a later change: stored as is, without a history event.
-        result.added = [replace(m, metadata=metadata) for m in result.added]
-        result.updated = [replace(m, metadata=metadata) for m in result.updated]
-        service.import_blocking([*result.added, *result.updated])
-    written.take(result)
-    return written
 
 
 def remember_messages(

@@ -1,67 +1,60 @@
 """The memory operations the proxy needs, over the durable store and the in-process index.
 
-Methods ending in `_blocking` run model inference and storage I/O; the async routes hand them
-to a worker thread so the event loop never waits on them. Every change is recorded in history.
+Methods ending in `_blocking` run model inference and storage I/O: the async callers hand them to
+a thread (retrieval to an executor of its own, so that a slow or timed-out search never holds the
+threads the writer and the management API use). Every write goes through a unit of work
+(proxy/memory/unit.py) and the write policy of proxy/memory/reconcile.py; every change is
+recorded in history.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Protocol
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
-import numpy as np
-
+from proxy.core.inject import line_cost
 from proxy.core.records import Hit, Memory
 from proxy.core.scope import Scope
-from proxy.core.times import not_after
 from proxy.memory.embed.base import Embedder
-from proxy.memory.extract.attributes import attribute_of
-from proxy.memory.recall.index import IndexCache, UserIndex
+from proxy.memory.recall.cache import IndexCache
+from proxy.memory.recall.compose import Budgets, Recalled, compose
+from proxy.memory.recall.followup import refers_back
+from proxy.memory.recall.index import UserIndex
 from proxy.memory.recall.retrieval import SelectionParams, select
-from proxy.memory.storage.chroma import ChromaStore
-from proxy.memory.storage.history import Event, History
+from proxy.memory.reconcile import FactLike, WriteResult, event, memory_id, reconcile
+from proxy.memory.storage.history import History
+from proxy.memory.storage.protocol import Store
+from proxy.memory.unit import UnitOfWork
 
-_ID_NAMESPACE = uuid.UUID("6f1d3c52-8a55-4c8e-9d0e-3b7c2a9e4f10")
+__all__ = ["MemoryService", "RecallPlan", "WriteResult", "memory_id"]
 
-
-class FactLike(Protocol):
-    @property
-    def text(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
+T = TypeVar("T")
 
 
-@dataclass
-class WriteResult:
-    added: list[Memory] = field(default_factory=list)
-    updated: list[Memory] = field(default_factory=list)
-    superseded: list[Memory] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
+@dataclass(frozen=True)
+class RecallPlan:
+    """How one request's block is filled (from the retrieval settings)."""
 
-    def take(self, other: WriteResult) -> None:
-        """Add another write's outcome to this one (several writes behind one API call)."""
-        self.added += other.added
-        self.updated += other.updated
-        self.superseded += other.superseded
-        self.deleted += other.deleted
+    budgets: Budgets
+    recent_items: int = 3
+    recent_window: timedelta = timedelta(hours=72)
+    session_items: int = 8
 
 
-def memory_id(source: str, index: int) -> str:
-    """Ids derive from the turn and the fact's position, so reprocessing a turn after a crash
-    overwrites what the first attempt wrote instead of adding copies."""
-    return str(uuid.uuid5(_ID_NAMESPACE, f"{source}:{index}"))
+class _Local(threading.local):
+    unit: UnitOfWork | None = None
 
 
 class MemoryService:
     def __init__(
         self,
-        store: ChromaStore,
+        store: Store,
         embedder: Embedder,
         history: History,
         selection: SelectionParams,
@@ -70,6 +63,7 @@ class MemoryService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         refresh_s: float | None = None,
         cache_memories: int = 500_000,
+        retrieval_threads: int = 4,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -82,13 +76,22 @@ class MemoryService:
         self._cache = IndexCache(self._load_user, cache_memories, max_age_s=refresh_s)
         store.on_reconnect = self._cache.clear  # a restored store may be an older copy
         self.cache_memories = cache_memories
-        self._batch = _ThreadBatch()
+        self._local = _Local()
         self._closing = False
+        self._retrieval = ThreadPoolExecutor(retrieval_threads, thread_name_prefix="retrieval")
 
     # --- reads -----------------------------------------------------------------------------
 
     async def search(self, scope: Scope, query: str, top_k: int | None = None) -> list[Hit]:
-        return await asyncio.to_thread(self.search_blocking, scope, query, top_k)
+        return await self._off_loop(self.search_blocking, scope, query, top_k)
+
+    async def recall(
+        self, scope: Scope, query: str, plan: RecallPlan, carried: frozenset[str] = frozenset()
+    ) -> Recalled:
+        return await self._off_loop(self.recall_blocking, scope, query, plan, carried)
+
+    async def _off_loop(self, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._retrieval, call, *args)
 
     def search_blocking(
         self,
@@ -97,6 +100,7 @@ class MemoryService:
         top_k: int | None = None,
         params: SelectionParams | None = None,
     ) -> list[Hit]:
+        """The memories of `scope` relevant to `query`, ranked (the API's search, forget)."""
         if not query.strip():
             return []
         index = self._cache.get(scope.user_id)
@@ -108,6 +112,58 @@ class MemoryService:
         if top_k is not None:
             params = replace(params, top_k=top_k)
         return select(found, params)
+
+    def recall_blocking(
+        self, scope: Scope, query: str, plan: RecallPlan, carried: frozenset[str] = frozenset()
+    ) -> Recalled:
+        """What one request's block holds, tier by tier (proxy/memory/recall/compose.py). One
+        model run for the query at most, no store read once the user is loaded. `carried`: the
+        memories earlier requests of the conversation carried (are they all still live?)."""
+        index = self._cache.get(scope.user_id)
+        live = self._all_live(index, carried)
+        if len(index) == 0:
+            return Recalled(carried_live=live)
+        asked = bool(query.strip())
+        vector = self.embedder.embed([query], "query")[0] if asked else None
+        now = self.clock()
+        view = index.view(
+            scope,
+            vector,
+            query,
+            self.candidates,
+            now,
+            recent_since=(now - plan.recent_window).timestamp(),
+            # Recent memories only for a message that refers back to something earlier.
+            recent_limit=plan.recent_items if refers_back(query) else 0,
+            session_limit=plan.session_items,
+        )
+        hits = select(view.candidates, self.selection) if asked else []
+        recalled = compose(
+            profile=view.profile,
+            session=view.session,
+            recent=view.recent,
+            hits=hits,
+            budgets=plan.budgets,
+            cost=line_cost,
+        )
+        return replace(recalled, carried_live=live)
+
+    async def all_live(self, scope: Scope, ids: frozenset[str]) -> bool:
+        return await self._off_loop(self.all_live_blocking, scope, ids)
+
+    def all_live_blocking(self, scope: Scope, ids: frozenset[str]) -> bool:
+        """Whether every one of these memories of the user is still live (a block carried
+        from earlier in a conversation must not bring back what was deleted or expired)."""
+        return not ids or self._all_live(self._cache.get(scope.user_id), ids)
+
+    def _all_live(self, index: UserIndex, ids: frozenset[str]) -> bool:
+        now = self.clock()
+        return all((m := index.get(i)) is not None and m.live(now) for i in ids)
+
+    def profile_blocking(self, scope: Scope) -> list[Memory]:
+        """The live profile of a user (narrowed by agent where given), oldest first."""
+        user_wide = Scope(scope.user_id, None, scope.agent_id)
+        return [m for m in self.list_blocking(user_wide) if m.tier == "profile"]
 
     def list_blocking(self, scope: Scope, include_inactive: bool = False) -> list[Memory]:
         now = self.clock()
@@ -135,107 +191,46 @@ class MemoryService:
         source: str,
         extractor: str = "offline",
         expires_at: datetime | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> WriteResult:
-        """Store facts. A fact close to a live one of the same scope updates it; a fact that sets
-        a single-valued attribute (where the user lives, ...) supersedes the older statement."""
+        """Store facts by the write policy (proxy/memory/reconcile.py). `metadata` (from the
+        API) is part of the same write: stored with the memory, without an event of its own."""
         result = WriteResult()
         if not facts:
             return result
         now = self.clock()
-        # A time ahead of now (clock skew, or a client's claim) is stored as now: a statement
-        # dated in the future would otherwise outrank everything the user says until then.
-        when = not_after(occurred_at or now, now)
         vectors = self.embedder.embed([fact.text for fact in facts], "passage")
         index = self._cache.get(scope.user_id)
-        changed: dict[str, Memory] = {}
-        events: list[Event] = []
-        with_vectors: dict[str, np.ndarray] = {}
-        for position, (fact, vector) in enumerate(zip(facts, vectors, strict=True)):
-            nearest = index.nearest(scope, vector, now)
-            duplicate = nearest[0] if nearest and nearest[1] >= self.dedup_similarity else None
-            if duplicate is not None:
-                memory = replace(
-                    duplicate,
-                    text=fact.text,
-                    kind=fact.kind,
-                    occurred_at=max(duplicate.occurred_at, when),
-                    updated_at=now,
-                    source=source,
-                    expires_at=expires_at or duplicate.expires_at,
-                )
-                if duplicate.text != fact.text:
-                    events.append(
-                        _event(
-                            memory,
-                            "UPDATE",
-                            duplicate.text,
-                            now,
-                            source=source,
-                            extractor=extractor,
-                        )
-                    )
-                result.updated.append(memory)
-            else:
-                memory = Memory(
-                    id=memory_id(source, position),
-                    text=fact.text,
+        with self._unit() as unit:
+            for position, (fact, vector) in enumerate(zip(facts, vectors, strict=True)):
+                change = reconcile(
+                    fact,
                     scope=scope,
-                    created_at=now,
-                    occurred_at=when,
-                    kind=fact.kind,
+                    new_id=memory_id(source, position),
+                    nearest=index.nearest(scope, vector, now),
+                    same_attribute=(
+                        index.with_attribute(scope, fact.attribute, now) if fact.attribute else []
+                    ),
+                    dedup_similarity=self.dedup_similarity,
+                    now=now,
+                    occurred_at=occurred_at,
                     source=source,
+                    extractor=extractor,
                     expires_at=expires_at,
+                    metadata=metadata,
                 )
-                events.append(_event(memory, "ADD", None, now, source=source, extractor=extractor))
-                result.added.append(memory)
-                memory = self._settle_attribute(
-                    memory, index, now, changed, events, result, extractor
-                )
-            changed[memory.id] = memory
-            with_vectors[memory.id] = vector
-            # The index learns each memory at once so later facts of this turn see it.
-            index.upsert([memory], vector[None, :])
-        self._persist(scope.user_id, index, list(changed.values()), with_vectors)
-        self._record(events)
+                for old in change.superseded:
+                    old_vector = index.vector(old.id)
+                    if old_vector is not None:
+                        index.upsert([old], old_vector[None, :])
+                        unit.upsert([old], old_vector[None, :])
+                # The index learns each memory at once so later facts of this turn see it.
+                index.upsert([change.memory], vector[None, :])
+                unit.upsert([change.memory], vector[None, :])
+                unit.record(change.events)
+                (result.added if change.added else result.updated).append(change.memory)
+                result.superseded += change.superseded
         return result
-
-    def _settle_attribute(
-        self,
-        memory: Memory,
-        index: UserIndex,
-        now: datetime,
-        changed: dict[str, Memory],
-        events: list[Event],
-        result: WriteResult,
-        extractor: str,
-    ) -> Memory:
-        """Newest wins on a single-valued attribute: the older statement is superseded."""
-        key = attribute_of(memory.text)
-        if key is None:
-            return memory
-        for other in index.with_attribute(memory.scope, key, now):
-            if other.id == memory.id:
-                continue
-            if not_after(other.occurred_at, now) <= memory.occurred_at:
-                old = replace(other, status="superseded", superseded_by=memory.id, updated_at=now)
-                changed[old.id] = old
-                vector = index.vector(old.id)
-                if vector is not None:
-                    index.upsert([old], vector[None, :])
-                events.append(
-                    _event(
-                        old, "SUPERSEDE", other.text, now, source=memory.source, extractor=extractor
-                    )
-                )
-                result.superseded.append(old)
-            else:  # an import of something said earlier than what we already know
-                memory = replace(memory, status="superseded", superseded_by=other.id)
-                events.append(
-                    _event(
-                        memory, "SUPERSEDE", memory.text, now, source=other.id, extractor=extractor
-                    )
-                )
-        return memory
 
     def update_blocking(
         self,
@@ -255,41 +250,36 @@ class MemoryService:
             updated_at=now,
         )
         index = self._cache.get(memory.scope.user_id)
-        vector = (
-            self.embedder.embed([updated.text], "passage")[0]
-            if text is not None and text != memory.text
-            else index.vector(memory.id)
-        )
+        vector = None if text not in (None, memory.text) else index.vector(memory.id)
         if vector is None:
             vector = self.embedder.embed([updated.text], "passage")[0]
-        index.upsert([updated], vector[None, :])
-        self._persist(memory.scope.user_id, index, [updated], {updated.id: vector})
-        self._record([_event(updated, "UPDATE", memory.text, now, source=source, extractor="api")])
+        with self._unit() as unit:
+            index.upsert([updated], vector[None, :])
+            unit.upsert([updated], vector[None, :])
+            unit.record(
+                [event(updated, "UPDATE", memory.text, now, source=source, extractor="api")]
+            )
         return updated
 
     def delete_blocking(self, memories: Sequence[Memory], source: str = "api") -> list[str]:
         if not memories:
             return []
         now = self.clock()
-        ids = [m.id for m in memories]
-        for user_id in {m.scope.user_id for m in memories}:
-            mine = [m.id for m in memories if m.scope.user_id == user_id]
-            batch = self._batch.current
-            if batch is None:
-                self.store.delete(user_id, mine)
-            else:
-                if user_id not in batch.users:
-                    self._cache.hold(user_id)
-                batch.delete(user_id, mine)
-            self._cache.get(user_id).remove(mine)
-        self._record([_event(m, "DELETE", m.text, now, source=source) for m in memories])
-        return ids
+        with self._unit() as unit:
+            for user_id in {m.scope.user_id for m in memories}:
+                mine = [m.id for m in memories if m.scope.user_id == user_id]
+                unit.delete(user_id, mine)
+                self._cache.get(user_id).remove(mine)
+            unit.record([event(m, "DELETE", m.text, now, source=source) for m in memories])
+        return [m.id for m in memories]
 
     def erase_blocking(self, scope: Scope) -> int:
         """Delete every memory of a user (or of one session/agent) and their history."""
-        memories = self._cache.get(scope.user_id).all(scope)
-        self.store.delete(scope.user_id, [m.id for m in memories])
-        self._cache.get(scope.user_id).remove([m.id for m in memories])
+        index = self._cache.get(scope.user_id)
+        memories = index.all(scope)
+        with self._unit() as unit:
+            unit.delete(scope.user_id, [m.id for m in memories])
+            index.remove([m.id for m in memories])
         if scope.session_id is None and scope.agent_id is None:
             self.history.erase_user(scope.user_id)
             self._cache.drop(scope.user_id)
@@ -308,14 +298,12 @@ class MemoryService:
         if not memories:
             return 0
         vectors = self.embedder.embed([m.text for m in memories], "passage")
-        by_user: dict[str, list[int]] = {}
-        for i, memory in enumerate(memories):
-            by_user.setdefault(memory.scope.user_id, []).append(i)
-        self.store.upsert(memories, vectors)
-        for user_id, rows in by_user.items():
-            index = self._cache.peek(user_id)
-            if index is not None:
-                index.upsert([memories[i] for i in rows], vectors[rows])
+        with self._unit() as unit:
+            unit.upsert(memories, vectors)
+            for i, memory in enumerate(memories):
+                index = self._cache.peek(memory.scope.user_id)
+                if index is not None:
+                    index.upsert([memory], vectors[i : i + 1])
         return len(memories)
 
     def purge_expired_blocking(self) -> int:
@@ -323,75 +311,58 @@ class MemoryService:
         if not expired:
             return 0
         by_user: dict[str, list[str]] = {}
-        for memory_id, user_id in expired:
-            by_user.setdefault(user_id, []).append(memory_id)
-        for user_id, ids in by_user.items():
-            self.store.delete(user_id, ids)
-            index = self._cache.peek(user_id)
-            if index is not None:
-                index.remove(ids)
+        for expired_id, user_id in expired:
+            by_user.setdefault(user_id, []).append(expired_id)
+        with self._unit() as unit:
+            for user_id, ids in by_user.items():
+                unit.delete(user_id, ids)
+                index = self._cache.peek(user_id)
+                if index is not None:
+                    index.remove(ids)
         return len(expired)
 
-    # --- plumbing --------------------------------------------------------------------------
-
-    def _persist(
-        self, user_id: str, index: UserIndex, memories: list[Memory], vectors: dict[str, np.ndarray]
-    ) -> None:
-        rows = [vectors.get(m.id) for m in memories]
-        stacked = np.stack(
-            [
-                row if row is not None else index.vector(m.id)
-                for row, m in zip(rows, memories, strict=True)
-            ]  # type: ignore[misc]
-        )
-        batch = self._batch.current
-        if batch is not None:
-            if user_id not in batch.users:
-                self._cache.hold(user_id)  # not evicted or reloaded before the batch is stored
-            batch.upsert(memories, stacked)
-            return
-        try:
-            self.store.upsert(memories, stacked)
-        except Exception:
-            self._cache.drop(user_id)  # the index ran ahead of the store: reload it next time
-            raise
-        index.mark_changed()
-
-    def _record(self, events: list[Event]) -> None:
-        batch = self._batch.current
-        if batch is None:
-            self.history.record(events)
-        else:
-            batch.events += events
+    # --- units of work ---------------------------------------------------------------------
 
     @contextmanager
-    def batched_writes(self) -> Iterator[None]:
-        """Within this block (in this thread), store and history writes are collected and made
-        at its end in one call per shard and one transaction. chromadb spends ~9 ms per call
-        whatever its size (measured: 1 row 9 ms, 20 rows 12 ms), so the writer groups turns.
-        Searches see the changes at once (the in-process index is updated as before). If the
-        block or the final writes fail, the users touched are reloaded from the store."""
-        batch = WriteBatch()
-        self._batch.current = batch
+    def _unit(self) -> Iterator[UnitOfWork]:
+        """The unit this thread's writes join: the enclosing batch's, or one of their own that
+        is stored when the block ends. The in-process index is updated at once (searches see a
+        change before it reaches the store); if storing fails, the users touched are reloaded
+        from the store on their next request."""
+        current = self._local.unit
+        if current is not None:
+            yield current
+            return
+        unit = UnitOfWork(on_first_touch=self._cache.hold)
+        self._local.unit = unit
         try:
-            yield
-            for user_id, ids in batch.deletes_by_user().items():
+            yield unit
+            for user_id, ids in unit.deletes_by_user().items():
                 self.store.delete(user_id, ids)
-            memories, vectors = batch.upserts()
+            memories, vectors = unit.upserts()
             self.store.upsert(memories, vectors)
-            self.history.record(batch.events)
+            self.history.record(unit.events)
         except BaseException:
-            for user_id in batch.users:
-                self._cache.drop(user_id)
+            for user_id in unit.users:
+                self._cache.drop(user_id)  # the index ran ahead of the store
             raise
         finally:
-            self._batch.current = None
-            for user_id in batch.users:
+            self._local.unit = None
+            for user_id in unit.users:
                 self._cache.release(user_id)
-        for user_id in batch.users:
+        for user_id in unit.users:
             index = self._cache.peek(user_id)
             if index is not None:
                 index.mark_changed()
+
+    @contextmanager
+    def batched_writes(self) -> Iterator[None]:
+        """Within this block (in this thread), every write joins one unit of work, stored at
+        its end (the writer groups the turns it processes within 50 ms)."""
+        with self._unit():
+            yield
+
+    # --- plumbing --------------------------------------------------------------------------
 
     def _load_user(self, user_id: str) -> UserIndex:
         memories, vectors = self.store.load_user(user_id)
@@ -407,6 +378,7 @@ class MemoryService:
     def close(self) -> None:
         self._closing = True  # ends a preload still running
         self._cache.close()
+        self._retrieval.shutdown(wait=False, cancel_futures=True)
 
     def preload_blocking(self, max_users: int) -> tuple[int, int]:
         """After a restart, load the indexes of the users active most recently (a user with
@@ -428,64 +400,3 @@ class MemoryService:
         # A filtered read makes chromadb load its segments now: the first search after a restart
         # took 1.3 s at 315k memories without this (bench/scale.py).
         self.store.load_user("\x00warm-up")
-
-
-class WriteBatch:
-    """Store and history writes collected by `MemoryService.batched_writes`; per memory id the
-    last operation wins (a memory added then forgotten in one batch is never stored)."""
-
-    def __init__(self) -> None:
-        self._ops: dict[str, tuple[str, Memory | None, np.ndarray | None]] = {}
-        self.events: list[Event] = []
-        self.users: set[str] = set()
-
-    def upsert(self, memories: Sequence[Memory], vectors: np.ndarray) -> None:
-        for memory, vector in zip(memories, vectors, strict=True):
-            self._ops.pop(memory.id, None)  # re-inserted last: the batch keeps write order
-            self._ops[memory.id] = (memory.scope.user_id, memory, vector)
-            self.users.add(memory.scope.user_id)
-
-    def delete(self, user_id: str, ids: Sequence[str]) -> None:
-        for memory_id in ids:
-            self._ops.pop(memory_id, None)
-            self._ops[memory_id] = (user_id, None, None)
-        self.users.add(user_id)
-
-    def deletes_by_user(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for memory_id, (user_id, memory, _) in self._ops.items():
-            if memory is None:
-                out.setdefault(user_id, []).append(memory_id)
-        return out
-
-    def upserts(self) -> tuple[list[Memory], np.ndarray]:
-        kept = [(m, v) for _, m, v in self._ops.values() if m is not None and v is not None]
-        if not kept:
-            return [], np.zeros((0, 0), dtype=np.float32)
-        return [m for m, _ in kept], np.stack([v for _, v in kept])
-
-
-class _ThreadBatch(threading.local):
-    current: WriteBatch | None = None
-
-
-def _event(
-    memory: Memory,
-    kind: str,
-    old_text: str | None,
-    at: datetime,
-    *,
-    source: str | None,
-    extractor: str | None = None,
-) -> Event:
-    return Event(
-        memory_id=memory.id,
-        user_id=memory.scope.user_id,
-        session_id=memory.scope.session_id,
-        event=kind,
-        old_text=old_text,
-        new_text=None if kind == "DELETE" else memory.text,
-        at=at,
-        source=source,
-        extractor=extractor,
-    )

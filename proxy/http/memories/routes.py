@@ -11,7 +11,9 @@ from fastapi import APIRouter, Depends, Query
 
 from proxy.core.conversation import text_of
 from proxy.core.errors import NotFound, StoreUnavailable
-from proxy.core.records import Memory
+from proxy.core.inject import render
+from proxy.core.records import Memory, Tier
+from proxy.core.tokens import estimate_tokens
 from proxy.deps import Services, ServicesDep
 from proxy.http.auth import require_admin
 from proxy.http.memories import transfer
@@ -31,6 +33,7 @@ from proxy.http.memories.schemas import (
     HistoryList,
     MemoryList,
     MemoryOut,
+    Profile,
     SearchHit,
     SearchRequest,
     SearchResults,
@@ -64,10 +67,13 @@ async def list_memories(
     include_superseded: Annotated[
         bool, Query(description="also list statements a newer one replaced")
     ] = False,
+    tier: Annotated[Tier | None, Query(description="only this tier")] = None,
 ) -> MemoryList:
     """A user's live memories, oldest first, a page at a time. Expired ones are never listed."""
     scope = scope_of(user_id, session_id, agent_id)
     memories = await blocking(services, lambda m: m.list_blocking(scope, include_superseded))
+    if tier is not None:
+        memories = [m for m in memories if m.tier == tier]
     page = paginate(memories, cursor, limit)
     return MemoryList(
         data=[MemoryOut.of(m) for m in page.items],
@@ -119,6 +125,7 @@ def _create(
             body.occurred_at,
             expires_at,
             body.metadata,
+            body.tier,
         )
     if expires_at is None and default_ttl_days is not None:  # as for memories written from chats
         expires_at = memory.clock() + timedelta(days=default_ttl_days)
@@ -157,6 +164,29 @@ async def flush(
     await flush_writes(services, timeout)
     assert services.writer is not None
     return FlushResult(flushed=True, backlog=services.writer.backlog())
+
+
+@router.get("/profile", response_model=Profile)
+async def user_profile(services: ServicesDep, user_id: UserId, agent_id: AgentId = None) -> Profile:
+    """The user's standing profile (what holds until they change it), and what of it a request
+    would carry: all of it when it fits its share of the budget, else the newest that fit (a
+    request chooses by relevance to its question too)."""
+    scope = scope_of(user_id, None, agent_id)
+    plan = services.recall_plan
+
+    def read(memory: MemoryService) -> tuple[list[Memory], list[Memory]]:
+        return memory.profile_blocking(scope), memory.recall_blocking(scope, "", plan).profile
+
+    items, chosen = await blocking(services, read)
+    block, _ = render(chosen, [], "cache-aware")
+    return Profile(
+        user_id=scope.user_id,
+        agent_id=scope.agent_id,
+        data=[MemoryOut.of(m) for m in items],
+        injected=[m.id for m in chosen],
+        block=block or "",
+        tokens=estimate_tokens(block or ""),
+    )
 
 
 @router.get("/{memory_id}", response_model=MemoryOut)

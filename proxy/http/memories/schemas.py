@@ -12,11 +12,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from proxy.core.errors import InvalidRequest
-from proxy.core.records import Hit, Memory
+from proxy.core.records import Event, Hit, Memory, Tier
 from proxy.core.scope import Scope, validate_id
 from proxy.core.times import check_event_time, check_expiry, utc
+from proxy.memory.extract.attributes import attribute_of
 from proxy.memory.extract.redact import redact
-from proxy.memory.storage.history import Event
 
 MAX_TEXT_CHARS = 4000
 MAX_METADATA_ITEMS = 32
@@ -96,6 +96,11 @@ class MemoryOut(BaseModel):
     session_id: str | None = None
     agent_id: str | None = None
     kind: str = "fact"
+    tier: Tier = Field(
+        "episodic",
+        description="profile: holds until the user changes it, considered on every request; "
+        "episodic: found by recency and relevance",
+    )
     created_at: UtcTime
     occurred_at: UtcTime
     updated_at: UtcTime | None = None
@@ -114,6 +119,7 @@ class MemoryOut(BaseModel):
             session_id=memory.scope.session_id,
             agent_id=memory.scope.agent_id,
             kind=memory.kind,
+            tier=memory.tier,
             created_at=memory.created_at,
             occurred_at=memory.occurred_at,
             # The store reads a never-updated memory back with updated_at == created_at.
@@ -133,6 +139,8 @@ class MemoryOut(BaseModel):
             created_at=self.created_at,
             occurred_at=self.occurred_at,
             kind=self.kind,
+            tier=self.tier,
+            attribute=attribute_of(self.text),
             source=self.source,
             updated_at=self.updated_at,
             metadata=dict(self.metadata),
@@ -234,6 +242,7 @@ class CreateMemory(Expiry):
     agent_id: ScopeId | None = None
     text: NewText | None = None
     kind: Kind = Field("fact", description="with `text` only")
+    tier: Tier | None = Field(None, description="with `text` only; default: classified from it")
     messages: list[ChatMessage] | None = Field(None, min_length=1, max_length=1000)
     metadata: Metadata = None
     occurred_at: EventTime | None = Field(
@@ -347,3 +356,15 @@ class Stats(BaseModel):
 class FlushResult(BaseModel):
     flushed: bool
     backlog: dict[str, int]
+
+
+class Profile(BaseModel):
+    """A user's standing profile, and what of it a request would carry."""
+
+    object: Literal["memory.profile"] = "memory.profile"
+    user_id: str
+    agent_id: str | None = None
+    data: list[MemoryOut] = Field(description="every live profile memory, oldest first")
+    injected: list[str] = Field(description="ids of those a request would carry")
+    block: str = Field(description="the profile block as the model would see it")
+    tokens: int = Field(description="estimated tokens of the block")

@@ -44,7 +44,49 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
             r"\bi(?:'m|\s+am)\s+(?:now\s+)?(?:single|married|engaged|divorced|widowed)\b", _FLAGS
         ),
     ),
+    (
+        "answer_language",
+        re.compile(
+            r"\b(?:answer|respond|reply|write|talk|speak)\s+(?:back\s+)?(?:to\s+)?(?:me\s+)?"
+            r"(?:only\s+|always\s+)?in\s+[A-Z][a-z]+\b"
+            r"|\b(?:answers|replies|responses)\s+(?:only\s+|always\s+)?in\s+[A-Z][a-z]+\b",
+        ),
+    ),
+    (
+        "answer_length",
+        re.compile(
+            r"\b(?:short|shorter|brief|concise|terse|succinct|detailed|long|longer|in-depth|thorough)"
+            r"\s+(?:answers|replies|responses|explanations)\b"
+            r"|\bkeep\s+(?:your\s+|the\s+)?(?:answers|replies|responses|it)\s+(?:short|brief)\b",
+            _FLAGS,
+        ),
+    ),
+    (
+        "diet",
+        re.compile(
+            r"\bi(?:'m|\s+am)\s+(?:a\s+|now\s+a\s+|strictly\s+|an?\s+ethical\s+)?"
+            r"(?:vegan|vegetarian|pescatarian|pescetarian|carnivore|omnivore)\b"
+            r"|\bi\s+(?:eat|follow|keep)\s+an?\s+(?:strict\s+)?(?:vegan|vegetarian|pescatarian"
+            r"|keto|paleo|halal|kosher)\s+diet\b",
+            _FLAGS,
+        ),
+    ),
+    (
+        "timezone",
+        re.compile(r"\bmy\s+time\s*zone\s+is\b|\bi(?:'m|\s+am)\s+(?:on|in)\s+\w+\s+time\b", _FLAGS),
+    ),
     ("residence", re.compile(r"我(?:们)?(?:现在|目前)?(?:住在|搬到|搬去|定居在?|居住在)")),
+    (
+        "answer_language",
+        re.compile(r"用\w{1,6}?[语文](?:来)?(?:回答|回复|答复|交流|和我说|跟我说|跟我聊)"),
+    ),
+    (
+        "answer_length",
+        re.compile(
+            r"回答(?:要|请|尽量)?(?:简短|简洁|简单|详细|详尽)|(?:简短|简洁|详细)(?:一点|些)?地?回答"
+        ),
+    ),
+    ("diet", re.compile(r"我(?:现在|目前)?(?:吃素|是素食者|是纯素食者|只吃素)")),
     ("employer", re.compile(r"我(?:现在|目前)?在.{1,20}?(?:工作|上班)|我(?:加入了|入职)")),
     (
         "occupation",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from proxy.core.errors import ExtractionParseError
+from proxy.core.records import TIERS, Tier
 from proxy.llm import litellm
 
 Action = Literal["ADD", "UPDATE", "DELETE", "NONE"]
@@ -20,16 +21,23 @@ SYSTEM_PROMPT = """You maintain long-term memory about a user for an AI assistan
 From the NEW TURN, extract short, self-contained facts worth remembering about the user:
 preferences, facts about them and their life, plans, constraints, notable events.
 Then reconcile them with the EXISTING MEMORIES (numbered) and answer with JSON only:
-{"memory": [{"event": "ADD", "text": "...", "kind": "fact"},
-            {"event": "UPDATE", "id": 0, "text": "...", "kind": "preference"},
+{"memory": [{"event": "ADD", "text": "...", "kind": "fact", "tier": "episodic"},
+            {"event": "UPDATE", "id": 0, "text": "...", "kind": "preference", "tier": "profile"},
             {"event": "DELETE", "id": 1},
             {"event": "NONE", "id": 2}]}
 Rules:
 - ADD a new fact; UPDATE an existing memory when the turn refines or changes it (keep its id);
   DELETE an existing memory the turn contradicts or the user asks to forget; NONE to keep one.
 - Use only ids from EXISTING MEMORIES. kind is one of: preference, fact, plan, constraint, event.
+- tier "profile" is what holds until the user changes it: preferences and standing instructions
+  on how to answer (language, tone, length, format, tools and tech stack), who they are (name,
+  how to address them, location, time zone, occupation), constraints (diet, allergies, health,
+  accessibility, budget), long-running goals. Everything else (events, dated plans, other
+  facts) is tier "episodic".
+- A standing instruction ("always ...", "from now on ...", "以后 ...") is a profile preference:
+  ADD it. A one-off request ("translate this") is not a memory.
 - Only what the USER states about themselves. The assistant's words are context, not facts.
-- Skip questions, greetings, requests to the assistant, hypotheticals, jokes and role-play.
+- Skip questions, greetings, one-off requests, hypotheticals, jokes and role-play.
 - Honour explicit requests: "remember ..." means ADD; "forget ..." means DELETE.
 - Write each fact in the user's own language (do not translate), in the first person.
 - Never include secrets: keys, passwords, tokens, card or id numbers.
@@ -42,6 +50,7 @@ class Decision:
     text: str = ""
     kind: str = "fact"
     target: int | None = None  # index into the existing memories shown to the model
+    tier: Tier | None = None  # None: the model did not say (the offline rules decide)
 
 
 def build_messages(
@@ -94,10 +103,12 @@ def parse_decisions(raw: str, existing_count: int) -> list[Decision]:
         kind = str(item.get("kind") or "fact").lower()
         kind = kind if kind in KINDS else "fact"
         target = _index(item.get("id"), existing_count)
+        tier_said = str(item.get("tier") or "").lower()
+        tier: Tier | None = tier_said if tier_said in TIERS else None  # type: ignore[assignment]
         if action == "ADD" and text:
-            decisions.append(Decision("ADD", text, kind))
+            decisions.append(Decision("ADD", text, kind, tier=tier))
         elif action == "UPDATE" and text and target is not None:
-            decisions.append(Decision("UPDATE", text, kind, target))
+            decisions.append(Decision("UPDATE", text, kind, target, tier=tier))
         elif action == "DELETE" and target is not None:
             decisions.append(Decision("DELETE", target=target))
     return decisions

@@ -14,10 +14,14 @@ sentence without first person needs a number, date, Latin name or keyword to be 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["MAX_FACT_CHARS", "Extraction", "Fact", "FactKind", "extract_offline"]
+from proxy.core.records import Tier
+from proxy.memory.extract.attributes import attribute_of
+from proxy.memory.extract.tiers import is_standing_instruction, tier_of
+
+__all__ = ["MAX_FACT_CHARS", "Extraction", "Fact", "FactKind", "classified", "extract_offline"]
 
 FactKind = Literal["preference", "fact", "plan", "constraint", "event"]
 
@@ -28,6 +32,15 @@ MAX_FACT_CHARS = 300
 class Fact:
     text: str  # the statement, in the user's own language and words
     kind: FactKind
+    # Derived from text and kind by `classified` (so not part of a fact's identity).
+    tier: Tier = field(default="episodic", compare=False)
+    attribute: str | None = field(default=None, compare=False)  # single-valued attribute set
+
+
+def classified(text: str, kind: FactKind) -> Fact:
+    """A fact with its tier and attribute (the regexes run once per fact, here)."""
+    attribute = attribute_of(text)
+    return Fact(text, kind, tier_of(text, kind, attribute), attribute)
 
 
 @dataclass(frozen=True)
@@ -282,7 +295,7 @@ def extract_offline(user_text: str) -> Extraction:
                 if all(f.text != fact.text for f in facts):
                     facts.append(fact)
                     previous_kept = True
-    return Extraction(tuple(facts), tuple(forget))
+    return Extraction(tuple(classified(f.text, f.kind) for f in facts), tuple(forget))
 
 
 def _split_label(text: str, current: str = "") -> tuple[str, str]:
@@ -342,9 +355,24 @@ def _analyse(sentence: str) -> Fact | str | None:
         stated = _PLEASE_TAIL_RE.sub("", s[m.start("x") :].strip()).rstrip("?？ ")
         if len(stated) >= 2 and stated.lower().strip(" .!。！") not in _VAGUE:
             return Fact(stated, _kind(stated.replace("’", "'")))
+    if s and _is_standing_request(norm, zh_question):
+        # "Always answer me in Spanish from now on": a request, but one that holds until the
+        # user changes it, so it is a preference (a one-off "translate this" is still dropped).
+        return Fact(s, "preference")
     if not s or zh_question or not _worth_keeping(s, norm):
         return None
     return Fact(s, _kind(norm))
+
+
+_POLITE_ASK_RE = re.compile(r"(?i)^(?:can|could|would|will)\s+you\b")
+
+
+def _is_standing_request(norm: str, zh_question: bool) -> bool:
+    if not is_standing_instruction(norm):
+        return False
+    if _QMARK_END_RE.search(norm) or zh_question:  # "Could you always ...?" asks for it too
+        return bool(_POLITE_ASK_RE.match(norm)) or norm.startswith(("你能", "你可以", "能不能"))
+    return True
 
 
 def _worth_keeping(s: str, norm: str) -> bool:
@@ -357,8 +385,12 @@ def _worth_keeping(s: str, norm: str) -> bool:
     cjk = len(_CJK_RE.findall(s))
     words = len(_LATIN_WORD_RE.findall(s))  # "I'm" counts as two words, like "I am"
     if cjk >= 2:
-        if cjk + 2 * words < 4 or _CHITCHAT_ZH_RE.fullmatch(_NONWORD_RE.sub("", s)):
+        if _CHITCHAT_ZH_RE.fullmatch(_NONWORD_RE.sub("", s)):
             return False
+        if cjk + 2 * words < 4:  # short: only a first-person statement of who the user is
+            return bool(_FIRST_PERSON_RE.search(norm)) and (
+                attribute_of(norm) is not None or _CONSTRAINT_RE.search(norm) is not None
+            )
         if _FIRST_PERSON_RE.search(norm):
             return True
         if _SECOND_PERSON_START_RE.match(norm):

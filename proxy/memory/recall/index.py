@@ -1,19 +1,20 @@
-"""One user's memories held in process: vectors for exact cosine search and a BM25 index.
+"""One user's memories held in process: vectors for exact cosine search, a BM25 index, and the
+per-row facts the tiers select by (tier, time, session, agent) as numpy arrays.
 
 A user has hundreds to thousands of memories; an exact matrix product over them takes well under
 a millisecond, while a filtered query over a shared chromadb collection grows with the whole
 collection (137 ms at 200k items). So chromadb is the durable store and this is the hot path.
+
+Vectors live in "spaces", one per embedding model: the primary model's for every memory, and a
+second (multilingual) model's where it was computed. A search compares a query only with vectors
+of the same space.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,20 +22,36 @@ import numpy as np
 
 from proxy.core.records import Memory
 from proxy.core.scope import Scope
-from proxy.memory.extract.attributes import attribute_of
 from proxy.memory.recall.lexical import Bm25Index, tokenize
 
-log = logging.getLogger(__name__)
+__all__ = ["PRIMARY", "Candidates", "RecallView", "UserIndex", "in_scope"]
+
+PRIMARY = "primary"  # the space every memory has a vector in
 
 
 @dataclass(frozen=True)
 class Candidates:
     memories: list[Memory]
-    vectors: np.ndarray  # rows aligned with memories
+    vectors: np.ndarray  # rows aligned with memories (in the space searched)
     similarities: np.ndarray  # cosine similarity to the query, aligned with memories
     dense_rank: dict[int, int]  # position in `memories` -> rank among dense results (0 = best)
     lexical_rank: dict[int, int]
     lexical_coverage: dict[int, float]  # share of the query's keyword weight the memory matched
+    # Similarities of the query to every live memory in scope: their spread tells a memory that
+    # stands out from one that is merely as close as all the others (a model whose
+    # similarities sit in a narrow band needs that).
+    mean_similarity: float = 0.0
+    std_similarity: float = 0.0
+
+
+@dataclass(frozen=True)
+class RecallView:
+    """What one request's tiers choose from, read under one lock."""
+
+    candidates: Candidates  # hybrid retrieval in the request's scope
+    profile: list[tuple[Memory, float]]  # every live profile memory, with its similarity
+    recent: list[Memory]  # newest live episodic memories since the cut-off, newest first
+    session: list[Memory]  # newest live memories of the request's session, newest first
 
 
 def in_scope(memory: Memory, scope: Scope) -> bool:
@@ -46,6 +63,22 @@ def in_scope(memory: Memory, scope: Scope) -> bool:
     )
 
 
+class _Codes:
+    """Small ints for session and agent ids, so scope masks are array comparisons."""
+
+    def __init__(self) -> None:
+        self._codes: dict[str | None, int] = {None: -1}
+
+    def of(self, value: str | None) -> int:
+        code = self._codes.get(value)
+        if code is None:
+            code = self._codes[value] = len(self._codes) - 1
+        return code
+
+    def get(self, value: str | None) -> int | None:
+        return self._codes.get(value)
+
+
 class UserIndex:
     """Rows are never reordered; deleted rows become tombstones, so row numbers stay stable.
     Superseded memories stay (for listing with history) but are not searchable."""
@@ -53,10 +86,18 @@ class UserIndex:
     def __init__(self, user_id: str, dim: int) -> None:
         self.user_id = user_id
         self.lock = threading.Lock()
+        self._dim = dim
         self._memories: list[Memory | None] = []
-        self._vectors = np.zeros((0, dim), dtype=np.float32)
+        self._spaces: dict[str, np.ndarray] = {PRIMARY: np.zeros((0, dim), dtype=np.float32)}
+        self._has: dict[str, np.ndarray] = {PRIMARY: np.zeros(0, dtype=bool)}
         self._active = np.zeros(0, dtype=bool)  # present and not superseded
+        self._profile = np.zeros(0, dtype=bool)
         self._expires = np.full(0, math.inf)  # epoch seconds; inf = never
+        self._occurred = np.zeros(0)  # epoch seconds
+        self._session = np.full(0, -1, dtype=np.int32)
+        self._agent = np.full(0, -1, dtype=np.int32)
+        self._sessions = _Codes()
+        self._agents = _Codes()
         self._rows: dict[str, int] = {}
         self._attributes: dict[int, str] = {}  # row -> single-valued attribute it sets
         self._bm25 = Bm25Index()
@@ -65,16 +106,27 @@ class UserIndex:
     def __len__(self) -> int:
         return len(self._rows)
 
+    def spaces(self) -> set[str]:
+        """The embedding spaces some live memory has a vector in."""
+        with self.lock:
+            n = len(self._memories)
+            return {name for name, has in self._has.items() if (has[:n] & self._active[:n]).any()}
+
     def mark_changed(self) -> None:
         """A change of this user reached the store: a reload that began before it is stale."""
         with self.lock:
             self.version += 1
 
-    def upsert(self, memories: Sequence[Memory], vectors: np.ndarray) -> None:
+    def upsert(
+        self, memories: Sequence[Memory], vectors: np.ndarray | Mapping[str, np.ndarray]
+    ) -> None:
+        """Add or replace memories; `vectors` holds the primary space's rows, or rows per space
+        (a space left out keeps what the row had there)."""
+        spaces = {PRIMARY: vectors} if isinstance(vectors, np.ndarray) else dict(vectors)
         with self.lock:
             self.version += 1
-            self._reserve(len(self._memories) + len(memories))
-            for memory, vector in zip(memories, vectors, strict=True):
+            self._reserve(len(self._memories) + len(memories), spaces)
+            for i, memory in enumerate(memories):
                 if memory.scope.user_id != self.user_id:
                     raise ValueError("memory of another user offered to this user's index")
                 row = self._rows.get(memory.id)
@@ -84,35 +136,53 @@ class UserIndex:
                     self._rows[memory.id] = row
                 else:
                     self._memories[row] = memory
-                self._vectors[row] = vector
-                active = memory.status == "active"
-                self._active[row] = active
-                self._expires[row] = (
-                    memory.expires_at.timestamp() if memory.expires_at else math.inf
-                )
-                if active:
-                    self._bm25.add(row, tokenize(memory.text))
-                else:
-                    self._bm25.remove(row)
-                key = attribute_of(memory.text)
-                if key is None:
-                    self._attributes.pop(row, None)
-                else:
-                    self._attributes[row] = key
+                for name, rows in spaces.items():
+                    self._spaces[name][row] = rows[i]
+                    self._has[name][row] = True
+                self._set_row(row, memory)
 
-    def _reserve(self, rows: int) -> None:
+    def _set_row(self, row: int, memory: Memory) -> None:
+        active = memory.status == "active"
+        self._active[row] = active
+        self._profile[row] = memory.tier == "profile"
+        self._expires[row] = memory.expires_at.timestamp() if memory.expires_at else math.inf
+        self._occurred[row] = memory.occurred_at.timestamp()
+        self._session[row] = self._sessions.of(memory.scope.session_id)
+        self._agent[row] = self._agents.of(memory.scope.agent_id)
+        if active:
+            self._bm25.add(row, tokenize(memory.text))
+        else:
+            self._bm25.remove(row)
+        if memory.attribute is None:
+            self._attributes.pop(row, None)
+        else:
+            self._attributes[row] = memory.attribute
+
+    def _reserve(self, rows: int, spaces: Mapping[str, np.ndarray]) -> None:
         """Room for `rows` rows. A user loaded from the store gets exactly their rows; later
         growth adds a quarter (doubling left up to half of a large user's vectors unused:
         measured 2.6 KB of vectors per 1.5 KB memory vector at 10k memories)."""
-        capacity = len(self._vectors)
+        for name in spaces:
+            if name not in self._spaces:  # a space seen for the first time: rows as the rest
+                size = len(self._active)
+                self._spaces[name] = np.zeros((size, self._dim), np.float32)
+                self._has[name] = np.zeros(size, dtype=bool)
+        capacity = len(self._active)
         if rows <= capacity:
             return
         size = max(rows, capacity + capacity // 4 + 16)
-        vectors = np.zeros((size, self._vectors.shape[1]), np.float32)
-        vectors[:capacity] = self._vectors
-        self._vectors = vectors  # a search holding the old array keeps a valid snapshot
-        self._active = np.concatenate([self._active, np.zeros(size - capacity, dtype=bool)])
-        self._expires = np.concatenate([self._expires, np.full(size - capacity, math.inf)])
+        grow = size - capacity
+        for name, old in self._spaces.items():
+            vectors = np.zeros((size, self._dim), np.float32)
+            vectors[:capacity] = old
+            self._spaces[name] = vectors  # a search holding the old array keeps a snapshot
+            self._has[name] = np.concatenate([self._has[name], np.zeros(grow, dtype=bool)])
+        self._active = np.concatenate([self._active, np.zeros(grow, dtype=bool)])
+        self._profile = np.concatenate([self._profile, np.zeros(grow, dtype=bool)])
+        self._expires = np.concatenate([self._expires, np.full(grow, math.inf)])
+        self._occurred = np.concatenate([self._occurred, np.zeros(grow)])
+        self._session = np.concatenate([self._session, np.full(grow, -1, dtype=np.int32)])
+        self._agent = np.concatenate([self._agent, np.full(grow, -1, dtype=np.int32)])
 
     def remove(self, ids: Sequence[str]) -> None:
         with self.lock:
@@ -121,8 +191,11 @@ class UserIndex:
                 row = self._rows.pop(memory_id, None)
                 if row is not None:
                     self._memories[row] = None
-                    self._vectors[row] = 0.0
+                    for name in self._spaces:
+                        self._spaces[name][row] = 0.0
+                        self._has[name][row] = False
                     self._active[row] = False
+                    self._profile[row] = False
                     self._bm25.remove(row)
                     self._attributes.pop(row, None)
 
@@ -135,31 +208,48 @@ class UserIndex:
         with self.lock:
             return [m for m in self._memories if m is not None and in_scope(m, scope)]
 
-    def vector(self, memory_id: str) -> np.ndarray | None:
+    def vector(self, memory_id: str, space: str = PRIMARY) -> np.ndarray | None:
         with self.lock:
             row = self._rows.get(memory_id)
-            return None if row is None else self._vectors[row].copy()
+            if row is None or space not in self._spaces or not self._has[space][row]:
+                return None
+            return self._spaces[space][row].copy()
+
+    def missing(self, space: str) -> list[Memory]:
+        """Live memories with no vector in `space` yet (to compute them off the request path)."""
+        with self.lock:
+            n = len(self._memories)
+            has = self._has.get(space, np.zeros(n, dtype=bool))[:n]
+            rows = np.flatnonzero(self._active[:n] & ~has).tolist()
+            return [m for m in (self._memories[row] for row in rows) if m is not None]
 
     def _live_mask(self, scope: Scope, now: datetime, exact: bool) -> np.ndarray:
         """Rows alive now and in scope (`exact`: stored under exactly this scope). Hold the lock."""
         n = len(self._memories)
         mask = self._active[:n] & (self._expires[:n] > now.timestamp())
-        if exact or scope.session_id is not None or scope.agent_id is not None:
-            match = (lambda m: m.scope == scope) if exact else (lambda m: in_scope(m, scope))
-            for row in np.flatnonzero(mask).tolist():
-                if not match(self._memories[row]):
-                    mask[row] = False
+        for wanted, codes, column in (
+            (scope.session_id, self._sessions, self._session),
+            (scope.agent_id, self._agents, self._agent),
+        ):
+            if wanted is None and not exact:
+                continue
+            code = codes.get(wanted)
+            if code is None:
+                return np.zeros(n, dtype=bool)
+            mask &= column[:n] == code
         return mask
 
     def nearest(
-        self, scope: Scope, vector: np.ndarray, now: datetime
+        self, scope: Scope, vector: np.ndarray, now: datetime, space: str = PRIMARY
     ) -> tuple[Memory, float] | None:
         """The live memory most similar to `vector` under exactly this scope (write dedup)."""
         with self.lock:
             mask = self._live_mask(scope, now, exact=True)
-            if not mask.any():
+            if space in self._has:
+                mask &= self._has[space][: len(mask)]
+            if space not in self._spaces or not mask.any():
                 return None
-            sims = self._vectors[: len(mask)] @ vector
+            sims = self._spaces[space][: len(mask)] @ vector
             sims[~mask] = -np.inf
             row = int(np.argmax(sims))
             return self._memories[row], float(sims[row])  # type: ignore[return-value]
@@ -179,179 +269,108 @@ class UserIndex:
             ]
 
     def candidates(
-        self, scope: Scope, query_vector: np.ndarray | None, query: str, limit: int, now: datetime
+        self,
+        scope: Scope,
+        query_vector: np.ndarray | None,
+        query: str,
+        limit: int,
+        now: datetime,
+        space: str = PRIMARY,
     ) -> Candidates:
         """The best `limit` live memories by cosine and by BM25, restricted to `scope`."""
+        return self.view(scope, query_vector, query, limit, now, space=space).candidates
+
+    def view(
+        self,
+        scope: Scope,
+        query_vector: np.ndarray | None,
+        query: str,
+        limit: int,
+        now: datetime,
+        *,
+        space: str = PRIMARY,
+        recent_since: float | None = None,
+        recent_limit: int = 0,
+        session_limit: int = 0,
+    ) -> RecallView:
+        """Everything the tiers of one request choose from. The profile is the user's whole
+        profile, narrowed by agent only: it holds across the user's sessions."""
         tokens = tokenize(query)
         with self.lock:
+            n = len(self._memories)
             mask = self._live_mask(scope, now, exact=False)
-            if not mask.any():
-                return Candidates(
-                    [], np.zeros((0, self._vectors.shape[1])), np.zeros(0), {}, {}, {}
-                )
-            # BM25 holds active rows only: a filter is needed just when some are out of scope.
+            user_wide = self._live_mask(Scope(scope.user_id, None, scope.agent_id), now, False)
             allowed = None if mask.sum() == len(self._bm25) else mask
-            lexical = self._bm25.search(tokens, allowed=allowed, limit=limit)
-            vectors = self._vectors  # rows < len(mask) are only ever rewritten in place
+            lexical = self._bm25.search(tokens, allowed=allowed, limit=limit) if mask.any() else []
+            vectors = self._spaces.get(space, self._spaces[PRIMARY])
+            has = self._has.get(space, self._has[PRIMARY])[:n].copy()
             memories_ref = self._memories
+            profile_rows = np.flatnonzero(user_wide & self._profile[:n])
+            # Recent and session memories respect the request's session narrowing; only the
+            # profile holds across sessions.
+            episodic = mask & ~self._profile[:n]
+            recent_rows = _newest(self._occurred[:n], episodic, recent_limit, recent_since)
+            session_rows = (
+                _newest(self._occurred[:n], episodic, session_limit, None)
+                if scope.session_id is not None
+                else []
+            )
         # The matrix product runs outside the lock (numpy releases the GIL), so concurrent
         # requests of one user search in parallel instead of queueing.
+        sims = (
+            vectors[:n] @ query_vector
+            if query_vector is not None
+            else np.zeros(n, dtype=np.float32)
+        )
+        dense_mask = mask & has
         dense_rows: list[int] = []
-        if query_vector is not None:
-            sims = vectors[: len(mask)] @ query_vector
-            sims[~mask] = -np.inf
-            top = min(limit, int(mask.sum()))
-            order = np.argpartition(-sims, top - 1)[:top]
-            dense_rows = [int(row) for row in order[np.argsort(-sims[order])]]
+        mean = std = 0.0
+        if query_vector is not None and dense_mask.any():
+            scoped = np.where(dense_mask, sims, -np.inf)
+            top = min(limit, int(dense_mask.sum()))
+            order = np.argpartition(-scoped, top - 1)[:top]
+            dense_rows = [int(row) for row in order[np.argsort(-scoped[order])]]
+            live = sims[dense_mask]
+            mean, std = float(live.mean()), float(live.std())
         picked = [
             row
             for row in dict.fromkeys([*dense_rows, *(doc for doc, _, _ in lexical)])
             if memories_ref[row] is not None  # deleted since the snapshot
         ]
-        memories = [memories_ref[row] for row in picked]
-        picked_vectors = vectors[picked]
-        similarities = (
-            picked_vectors @ query_vector
-            if query_vector is not None
-            else np.zeros(len(picked), dtype=np.float32)
-        )
         position = {row: i for i, row in enumerate(picked)}
-        return Candidates(
-            memories=memories,  # type: ignore[arg-type]
-            vectors=picked_vectors,
-            similarities=similarities,
+        candidates = Candidates(
+            memories=[memories_ref[row] for row in picked],  # type: ignore[misc]
+            vectors=vectors[picked],
+            similarities=np.where(has[picked], sims[picked], -1.0).astype(np.float32),
             dense_rank={position[row]: rank for rank, row in enumerate(dense_rows)},
             lexical_rank={position[doc]: rank for rank, (doc, _, _) in enumerate(lexical)},
             lexical_coverage={position[doc]: coverage for doc, _, coverage in lexical},
+            mean_similarity=mean,
+            std_similarity=std,
+        )
+        return RecallView(
+            candidates=candidates,
+            profile=[
+                (memories_ref[row], float(sims[row]) if has[row] else -1.0)  # type: ignore[misc]
+                for row in profile_rows.tolist()
+                if memories_ref[row] is not None
+            ],
+            recent=_present(memories_ref, recent_rows),
+            session=_present(memories_ref, session_rows),
         )
 
 
-class IndexCache:
-    """Loaded user indexes, least recently used evicted past `max_memories` rows in total.
+def _newest(occurred: np.ndarray, mask: np.ndarray, limit: int, since: float | None) -> list[int]:
+    """Rows of `mask` with the newest times (at or after `since`), newest first."""
+    if limit <= 0:
+        return []
+    if since is not None:
+        mask = mask & (occurred >= since)
+    rows = np.flatnonzero(mask)
+    if len(rows) > limit:
+        rows = rows[np.argpartition(-occurred[rows], limit - 1)[:limit]]
+    return rows[np.argsort(-occurred[rows], kind="stable")].tolist()
 
-    With `max_age_s` (a store shared by several proxy replicas), an index older than that is
-    reloaded in the background while the current one keeps serving: another replica's writes
-    show up within about `max_age_s`, and no request waits for the reload."""
 
-    def __init__(
-        self,
-        load: Callable[[str], UserIndex],
-        max_memories: int = 2_000_000,
-        max_age_s: float | None = None,
-    ) -> None:
-        self._load = load
-        self._max = max_memories
-        self._max_age = max_age_s
-        self._indexes: OrderedDict[str, UserIndex] = OrderedDict()
-        self._loaded_at: dict[str, float] = {}
-        self._lock = threading.Lock()
-        self._loading: dict[str, threading.Lock] = {}
-        self._refreshing: set[str] = set()
-        self._held: dict[str, int] = {}  # users with changes not yet in the store
-        self._refresher: ThreadPoolExecutor | None = None
-
-    def get(self, user_id: str) -> UserIndex:
-        with self._lock:
-            index = self._indexes.get(user_id)
-            if index is not None:
-                self._indexes.move_to_end(user_id)
-                self._refresh_if_old(user_id, index)
-                return index
-            loading = self._loading.setdefault(user_id, threading.Lock())
-        with loading:  # one load per user even when several requests arrive at once
-            with self._lock:
-                index = self._indexes.get(user_id)
-            if index is None:
-                started = time.monotonic()
-                index = self._load(user_id)
-                with self._lock:
-                    self._indexes[user_id] = index
-                    self._loaded_at[user_id] = started
-                    self._loading.pop(user_id, None)
-                    self._evict()
-        return index
-
-    def peek(self, user_id: str) -> UserIndex | None:
-        with self._lock:
-            return self._indexes.get(user_id)
-
-    def drop(self, user_id: str) -> None:
-        with self._lock:
-            self._indexes.pop(user_id, None)
-            self._loaded_at.pop(user_id, None)
-
-    def hold(self, user_id: str) -> None:
-        """Keep this user's index as it is (no eviction, no background reload) until
-        `release`: it holds changes the store does not have yet."""
-        with self._lock:
-            self._held[user_id] = self._held.get(user_id, 0) + 1
-
-    def release(self, user_id: str) -> None:
-        with self._lock:
-            left = self._held.get(user_id, 0) - 1
-            if left > 0:
-                self._held[user_id] = left
-            else:
-                self._held.pop(user_id, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._indexes.clear()
-            self._loaded_at.clear()
-
-    def stats(self) -> dict[str, int]:
-        with self._lock:
-            indexes = list(self._indexes.values())
-        return {
-            "users": len(indexes),
-            "memories": sum(len(index) for index in indexes),
-            "max_memories": self._max,
-        }
-
-    def close(self) -> None:
-        if self._refresher is not None:
-            self._refresher.shutdown(wait=False, cancel_futures=True)
-
-    def _refresh_if_old(self, user_id: str, index: UserIndex) -> None:
-        """Hold the lock."""
-        if self._max_age is None or user_id in self._refreshing or user_id in self._held:
-            return
-        if time.monotonic() - self._loaded_at.get(user_id, 0.0) < self._max_age:
-            return
-        if self._refresher is None:
-            self._refresher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="index-reload")
-        self._refreshing.add(user_id)
-        self._refresher.submit(self._refresh, user_id, index, index.version)
-
-    def _refresh(self, user_id: str, stale: UserIndex, version: int) -> None:
-        started = time.monotonic()
-        try:
-            fresh = self._load(user_id)
-        except Exception:
-            log.warning("reloading the memories of a user failed; serving the cached ones")
-            fresh = None
-        with self._lock:
-            self._refreshing.discard(user_id)
-            if self._indexes.get(user_id) is not stale or user_id in self._held:
-                return  # dropped or replaced meanwhile, or holding unstored changes
-            if fresh is None:
-                self._loaded_at[user_id] = started  # back off for max_age before trying again
-            elif stale.version == version:
-                self._indexes[user_id] = fresh
-                self._loaded_at[user_id] = started
-                self._evict()
-            # else: this process changed the index during the reload, which may have missed
-            # that change; keep the cached one and reload on a later request.
-
-    def _evict(self) -> None:
-        total = sum(len(index) for index in self._indexes.values())
-        if total <= self._max:
-            return
-        for user_id in list(self._indexes):  # least recently used first
-            if total <= self._max or len(self._indexes) <= 1:
-                break
-            if user_id in self._held:
-                continue
-            evicted = self._indexes.pop(user_id)
-            self._loaded_at.pop(user_id, None)
-            total -= len(evicted)
+def _present(memories: list[Memory | None], rows: list[int]) -> list[Memory]:
+    return [m for m in (memories[row] for row in rows) if m is not None]

@@ -23,14 +23,16 @@ import numpy as np
 
 from proxy.core.errors import MemoryUnavailable
 from proxy.core.records import Memory
-from proxy.core.scope import Scope
-from proxy.core.times import from_timestamp
+from proxy.memory.storage.rows import from_row, to_metadata
 
 log = logging.getLogger(__name__)
 
 PREFIX = "memories-"  # + a two-digit shard number
 SHARDS = 64
 LEGACY_COLLECTION = "memories"  # the single collection of stores written before sharding
+META_COLLECTION = "memory-proxy-meta"  # one row: the row format the store is at
+# The row format this version writes (proxy/memory/storage/migrations.py brings older ones up).
+ROW_FORMAT = 2
 RECONNECT_INTERVAL_S = 1.0
 LOAD_PAGE = 1000  # rows per read when loading a user
 
@@ -44,61 +46,12 @@ def _embedded_client(path: Path) -> Any:
     )
 
 
-def _ts(value: datetime) -> float:
-    return value.timestamp()
-
-
-def _dt(value: Any) -> datetime:
-    # Never raises: a row written before times were range-checked must not break every read.
-    return from_timestamp(value)
-
-
-def to_metadata(memory: Memory) -> dict[str, Any]:
-    # chromadb metadata values cannot be None: absent ids are stored as "".
-    metadata: dict[str, Any] = {
-        "user_id": memory.scope.user_id,
-        "session_id": memory.scope.session_id or "",
-        "agent_id": memory.scope.agent_id or "",
-        "created_at": _ts(memory.created_at),
-        "occurred_at": _ts(memory.occurred_at),
-        "updated_at": _ts(memory.updated_at or memory.created_at),
-        "kind": memory.kind,
-        "source": memory.source or "",
-        "status": memory.status,
-        "superseded_by": memory.superseded_by or "",
-        "expires_at": _ts(memory.expires_at) if memory.expires_at else 0.0,
-    }
-    for key, value in memory.metadata.items():
-        metadata[f"m.{key}"] = value
-    return metadata
-
-
-def from_row(memory_id: str, text: str, metadata: dict[str, Any]) -> Memory:
-    return Memory(
-        id=memory_id,
-        text=text,
-        scope=Scope(
-            user_id=str(metadata["user_id"]),
-            session_id=str(metadata.get("session_id") or "") or None,
-            agent_id=str(metadata.get("agent_id") or "") or None,
-        ),
-        created_at=_dt(metadata["created_at"]),
-        occurred_at=_dt(metadata.get("occurred_at", metadata["created_at"])),
-        updated_at=_dt(metadata["updated_at"]) if metadata.get("updated_at") else None,
-        kind=str(metadata.get("kind") or "fact"),
-        source=str(metadata.get("source") or "") or None,
-        metadata={k[2:]: str(v) for k, v in metadata.items() if k.startswith("m.")},
-        status=str(metadata.get("status") or "active"),
-        superseded_by=str(metadata.get("superseded_by") or "") or None,
-        expires_at=_dt(metadata["expires_at"]) if metadata.get("expires_at") else None,
-    )
-
-
 # What a read of a shard that has no collection yet returns.
 _EMPTY: dict[str, Any] = {
     "get": {"ids": [], "documents": [], "metadatas": [], "embeddings": None},
     "count": 0,
     "delete": None,
+    "update": None,
 }
 
 
@@ -128,6 +81,9 @@ class ChromaStore:
         self.on_reconnect: Callable[[], None] | None = None
         self._collection(0, create=True)  # fail now if unreachable or of another embedder
         self._migrate_single_collection()
+        fresh = self._existing_shards() == [0] and not self._call(0, "count")
+        if fresh and self.schema_version() is None:
+            self.set_schema_version(ROW_FORMAT)  # a new store: nothing to migrate, ever
 
     @classmethod
     def connect(cls, data_dir: Path, chroma_url: str | None, embedder: str) -> ChromaStore:
@@ -356,7 +312,12 @@ class ChromaStore:
             result = self._call(
                 shard,
                 "get",
-                where={"$and": [{"expires_at": {"$gt": 0.0}}, {"expires_at": {"$lte": _ts(now)}}]},
+                where={
+                    "$and": [
+                        {"expires_at": {"$gt": 0.0}},
+                        {"expires_at": {"$lte": now.timestamp()}},
+                    ]
+                },
                 include=["metadatas"],
                 limit=limit - len(expired),
             )
@@ -406,3 +367,59 @@ class ChromaStore:
             self._client.heartbeat()
         except Exception as exc:
             raise MemoryUnavailable(f"memory store unreachable: {exc}") from exc
+
+    # --- versions of the row format (proxy/memory/storage/migrations.py) -------------------
+
+    def schema_version(self) -> int | None:
+        """The row format the store is at; None for a store that never recorded one."""
+        try:
+            meta = self._client.get_collection(META_COLLECTION)
+        except Exception:  # chromadb raises NotFoundError (or ValueError in older builds)
+            return None
+        found = meta.get(ids=["schema"], include=["metadatas"])
+        if not found["ids"]:
+            return None
+        return int((found["metadatas"][0] or {}).get("version", 0))
+
+    def set_schema_version(self, version: int) -> None:
+        meta = self._client.get_or_create_collection(META_COLLECTION, embedding_function=None)
+        meta.upsert(
+            ids=["schema"],
+            embeddings=[[0.0]],
+            documents=["row format of memory-proxy"],
+            metadatas=[{"version": version}],
+        )
+
+    def rows_lacking(self, key: str, batch: int = 1000) -> Iterator[list[Memory]]:
+        """Pages of the rows whose metadata has no `key` (written by an earlier version)."""
+        for shard in self._existing_shards():
+            offset = 0
+            while True:
+                result = self._call(
+                    shard, "get", include=["documents", "metadatas"], limit=batch, offset=offset
+                )
+                if not result["ids"]:
+                    break
+                offset += len(result["ids"])
+                page = [
+                    from_row(memory_id, text or "", metadata or {})
+                    for memory_id, text, metadata in zip(
+                        result["ids"], result["documents"], result["metadatas"], strict=True
+                    )
+                    if key not in (metadata or {})
+                ]
+                if page:
+                    yield page
+
+    def rewrite_metadata(self, memories: Sequence[Memory]) -> None:
+        """Store the memories' metadata as it is now, vectors and texts untouched."""
+        by_shard: dict[int, list[Memory]] = defaultdict(list)
+        for memory in memories:
+            by_shard[shard_of(memory.scope.user_id, self._shards)].append(memory)
+        for shard, rows in by_shard.items():
+            self._call(
+                shard,
+                "update",
+                ids=[m.id for m in rows],
+                metadatas=[to_metadata(m) for m in rows],
+            )

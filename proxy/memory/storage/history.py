@@ -6,11 +6,11 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from proxy.core.errors import MemoryUnavailable
+from proxy.core.records import Event
 from proxy.memory.storage.sqlite import open_wal
 
 _SCHEMA = """
@@ -29,19 +29,6 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_memory ON events (memory_id, seq);
 CREATE INDEX IF NOT EXISTS events_user ON events (user_id);
 """
-
-
-@dataclass(frozen=True)
-class Event:
-    memory_id: str
-    user_id: str
-    event: str  # ADD | UPDATE | DELETE | SUPERSEDE
-    old_text: str | None
-    new_text: str | None
-    at: datetime
-    source: str | None = None  # turn id, "api", "import", ...
-    extractor: str | None = None  # offline | llm:<model> | api
-    session_id: str | None = None
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from proxy.memory.extract.llm import (
     build_messages,
     parse_decisions,
 )
-from proxy.memory.extract.offline import Fact, extract_offline
+from proxy.memory.extract.offline import Fact, classified, extract_offline
 from proxy.memory.service import MemoryService
 from proxy.memory.write.outbox import Turn
 from proxy.memory.write.writer import ProcessTurn
@@ -80,7 +80,7 @@ def llm_processor(
             process_offline(service, turn, ttl_days)
             return
         source, label = turn.id, f"llm:{extractor.model}"
-        adds = [Fact(d.text, d.kind) for d in decisions if d.action == "ADD"]  # type: ignore[arg-type]
+        adds = [_fact(d) for d in decisions if d.action == "ADD"]
         for decision in decisions:
             if decision.target is None:
                 continue
@@ -99,6 +99,12 @@ def llm_processor(
         )
 
     return process
+
+
+def _fact(decision: Decision) -> Fact:
+    """The model's fact, classified by the offline rules; the tier the model gave wins."""
+    fact = classified(decision.text, decision.kind)  # type: ignore[arg-type]
+    return fact if decision.tier is None else replace(fact, tier=decision.tier)
 
 
 def _decide(

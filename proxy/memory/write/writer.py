@@ -22,8 +22,9 @@ from proxy.memory.write.outbox import Outbox, Turn
 log = logging.getLogger(__name__)
 
 ProcessTurn = Callable[[Turn], None]  # blocking; runs in a worker thread
-# A context in which the memory writes of several turns are collected and made at its end.
-WriteBatch = Callable[[], AbstractContextManager[None]]
+# A context in which the memory writes of several turns are collected and made at its end
+# (MemoryService.batched_writes: one unit of work).
+BatchedWrites = Callable[[], AbstractContextManager[None]]
 # Turns processed into one batch of store writes: as many as fit in this time (offline
 # extraction: ~10 turns; an LLM extractor's call takes longer, so its turns go one by one and
 # are not held back behind each other).
@@ -71,7 +72,7 @@ class WriteBack:
         process: ProcessTurn,
         max_attempts: int = 5,
         max_backlog: int = 100_000,
-        batch: WriteBatch = contextlib.nullcontext,
+        batch: BatchedWrites = contextlib.nullcontext,
     ) -> None:
         self._outbox = outbox
         self._process = process

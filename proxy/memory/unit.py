@@ -1,0 +1,56 @@
+"""A unit of work: the store and history writes of one or more memory operations, made together
+at its end (one call per shard, one history transaction). chromadb spends ~9 ms per call
+whatever its size (measured: 1 row 9 ms, 20 rows 12 ms), so the writer runs a batch of turns in
+one unit; an API call runs in a unit of its own. Per memory id the last operation wins: a memory
+added then forgotten in one unit is never stored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from proxy.core.records import Event, Memory
+
+__all__ = ["UnitOfWork"]
+
+
+class UnitOfWork:
+    def __init__(self, on_first_touch: Callable[[str], None] = lambda user_id: None) -> None:
+        self._ops: dict[str, tuple[str, Memory | None, np.ndarray | None]] = {}
+        self._on_first_touch = on_first_touch  # e.g. keep the user's index from eviction
+        self.events: list[Event] = []
+        self.users: set[str] = set()
+
+    def _touch(self, user_id: str) -> None:
+        if user_id not in self.users:
+            self.users.add(user_id)
+            self._on_first_touch(user_id)
+
+    def upsert(self, memories: Sequence[Memory], vectors: np.ndarray) -> None:
+        for memory, vector in zip(memories, vectors, strict=True):
+            self._touch(memory.scope.user_id)
+            self._ops.pop(memory.id, None)  # re-inserted last: the unit keeps write order
+            self._ops[memory.id] = (memory.scope.user_id, memory, vector)
+
+    def delete(self, user_id: str, ids: Sequence[str]) -> None:
+        self._touch(user_id)
+        for memory_id in ids:
+            self._ops.pop(memory_id, None)
+            self._ops[memory_id] = (user_id, None, None)
+
+    def record(self, events: Sequence[Event]) -> None:
+        self.events += events
+
+    def deletes_by_user(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for memory_id, (user_id, memory, _) in self._ops.items():
+            if memory is None:
+                out.setdefault(user_id, []).append(memory_id)
+        return out
+
+    def upserts(self) -> tuple[list[Memory], np.ndarray]:
+        kept = [(m, v) for _, m, v in self._ops.values() if m is not None and v is not None]
+        if not kept:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return [m for m, _ in kept], np.stack([v for _, v in kept])
