@@ -21,8 +21,9 @@ from proxy.http import chat, health, passthrough
 from proxy.http.auth import warn_if_open
 from proxy.http.memories import routes as memories
 from proxy.memory.embed.base import Embedder, create_embedder
+from proxy.memory.embed.e5 import E5Embedder
 from proxy.memory.extract.llm import LlmExtractor
-from proxy.memory.recall.retrieval import SelectionParams
+from proxy.memory.recall.retrieval import SelectionParams, multilingual_selection
 from proxy.memory.service import MemoryService
 from proxy.memory.storage.chroma import ChromaStore
 from proxy.memory.storage.history import History
@@ -46,8 +47,11 @@ def build_memory(settings: Settings, embedder: Embedder | None) -> MemoryService
         api_key=secret(settings.embedding_api_key or settings.upstream_api_key),
         api_base=settings.embedding_api_base or settings.upstream_url,
     )
+    multilingual = E5Embedder(threads=1) if settings.multilingual == "auto" else None
     return MemoryService(
         store=ChromaStore.connect(settings.data_dir, settings.chroma_url, model.name),
+        multilingual=multilingual,
+        multilingual_selection=multilingual_selection(retrieval.top_k),
         embedder=model,
         history=History(settings.data_dir / "history.sqlite3"),
         selection=SelectionParams(top_k=retrieval.top_k, min_similarity=retrieval.min_similarity),

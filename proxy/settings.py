@@ -147,6 +147,12 @@ class Settings(BaseSettings):
     embed_threads: int = Field(
         2, ge=1, le=64, description="onnxruntime threads for the local model"
     )
+    multilingual: Literal["auto", "off"] = Field(
+        "auto",
+        description="auto: memories and questions the English model cannot place (Chinese, "
+        "other scripts and languages) use multilingual-e5-small, loaded on first need; off: "
+        "the primary model for everything",
+    )
     config_file: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     retrieval: RetrievalSettings = RetrievalSettings()

@@ -18,14 +18,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import numpy as np
+
 from proxy.core.inject import line_cost
+from proxy.core.language import needs_multilingual
 from proxy.core.records import Hit, Memory
 from proxy.core.scope import Scope
 from proxy.memory.embed.base import Embedder
 from proxy.memory.recall.cache import IndexCache
 from proxy.memory.recall.compose import Budgets, Recalled, compose
 from proxy.memory.recall.followup import refers_back
-from proxy.memory.recall.index import UserIndex
+from proxy.memory.recall.index import MULTILINGUAL, PRIMARY, UserIndex
 from proxy.memory.recall.retrieval import SelectionParams, select
 from proxy.memory.reconcile import FactLike, WriteResult, event, memory_id, reconcile
 from proxy.memory.storage.history import History
@@ -64,6 +67,9 @@ class MemoryService:
         refresh_s: float | None = None,
         cache_memories: int = 500_000,
         retrieval_threads: int = 4,
+        multilingual: Embedder | None = None,
+        multilingual_selection: SelectionParams | None = None,
+        dedup_similarity_multilingual: float = 0.95,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -79,6 +85,12 @@ class MemoryService:
         self._local = _Local()
         self._closing = False
         self._retrieval = ThreadPoolExecutor(retrieval_threads, thread_name_prefix="retrieval")
+        # The multilingual model, for users and questions the primary (English) model cannot
+        # place: a user with any memory that needs it is searched in its space only, so vectors
+        # of two models are never compared; their other memories get its vectors too.
+        self.multilingual = multilingual
+        self.multilingual_selection = multilingual_selection or selection
+        self.dedup_similarity_multilingual = dedup_similarity_multilingual
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -106,12 +118,28 @@ class MemoryService:
         index = self._cache.get(scope.user_id)
         if len(index) == 0:
             return []  # nothing stored: skip the embedding model entirely
-        vector = self.embedder.embed([query], "query")[0]
-        found = index.candidates(scope, vector, query, self.candidates, self.clock())
-        params = params or self.selection
+        space = self._space(index, query)
+        vector = self._model(space).embed([query], "query")[0]
+        found = index.candidates(scope, vector, query, self.candidates, self.clock(), space)
+        params = params or self._selection(space)
         if top_k is not None:
             params = replace(params, top_k=top_k)
         return select(found, params)
+
+    def _space(self, index: UserIndex, text: str) -> str:
+        """The space to search: the multilingual model's for a question that needs it or a
+        user who has memories in it; else the primary model's."""
+        if self.multilingual is not None and (
+            index.has_space(MULTILINGUAL) or needs_multilingual(text)
+        ):
+            return MULTILINGUAL
+        return PRIMARY
+
+    def _model(self, space: str) -> Embedder:
+        return self.multilingual if space == MULTILINGUAL and self.multilingual else self.embedder
+
+    def _selection(self, space: str) -> SelectionParams:
+        return self.multilingual_selection if space == MULTILINGUAL else self.selection
 
     def recall_blocking(
         self, scope: Scope, query: str, plan: RecallPlan, carried: frozenset[str] = frozenset()
@@ -124,7 +152,8 @@ class MemoryService:
         if len(index) == 0:
             return Recalled(carried_live=live)
         asked = bool(query.strip())
-        vector = self.embedder.embed([query], "query")[0] if asked else None
+        space = self._space(index, query)
+        vector = self._model(space).embed([query], "query")[0] if asked else None
         now = self.clock()
         view = index.view(
             scope,
@@ -132,12 +161,13 @@ class MemoryService:
             query,
             self.candidates,
             now,
+            space=space,
             recent_since=(now - plan.recent_window).timestamp(),
             # Recent memories only for a message that refers back to something earlier.
             recent_limit=plan.recent_items if refers_back(query) else 0,
             session_limit=plan.session_items,
         )
-        hits = select(view.candidates, self.selection) if asked else []
+        hits = select(view.candidates, self._selection(space)) if asked else []
         recalled = compose(
             profile=view.profile,
             session=view.session,
@@ -199,19 +229,33 @@ class MemoryService:
         if not facts:
             return result
         now = self.clock()
-        vectors = self.embedder.embed([fact.text for fact in facts], "passage")
+        texts = [fact.text for fact in facts]
+        vectors = self.embedder.embed(texts, "passage")
         index = self._cache.get(scope.user_id)
+        multilingual = self._multilingual_vectors(index, texts)
         with self._unit() as unit:
+            if multilingual is not None:
+                self._backfill(index, unit)
             for position, (fact, vector) in enumerate(zip(facts, vectors, strict=True)):
+                other = None if multilingual is None else multilingual[position]
+                # The English model sees any two Chinese texts as near-duplicates: such facts
+                # are compared in the multilingual space, at its own threshold.
+                in_other = other is not None and needs_multilingual(fact.text)
                 change = reconcile(
                     fact,
                     scope=scope,
                     new_id=memory_id(source, position),
-                    nearest=index.nearest(scope, vector, now),
+                    nearest=(
+                        index.nearest(scope, other, now, MULTILINGUAL)  # type: ignore[arg-type]
+                        if in_other
+                        else index.nearest(scope, vector, now)
+                    ),
                     same_attribute=(
                         index.with_attribute(scope, fact.attribute, now) if fact.attribute else []
                     ),
-                    dedup_similarity=self.dedup_similarity,
+                    dedup_similarity=(
+                        self.dedup_similarity_multilingual if in_other else self.dedup_similarity
+                    ),
                     now=now,
                     occurred_at=occurred_at,
                     source=source,
@@ -225,8 +269,7 @@ class MemoryService:
                         index.upsert([old], old_vector[None, :])
                         unit.upsert([old], old_vector[None, :])
                 # The index learns each memory at once so later facts of this turn see it.
-                index.upsert([change.memory], vector[None, :])
-                unit.upsert([change.memory], vector[None, :])
+                self._stage(index, unit, [change.memory], vector[None, :], other)
                 unit.record(change.events)
                 (result.added if change.added else result.updated).append(change.memory)
                 result.superseded += change.superseded
@@ -250,12 +293,22 @@ class MemoryService:
             updated_at=now,
         )
         index = self._cache.get(memory.scope.user_id)
-        vector = None if text not in (None, memory.text) else index.vector(memory.id)
+        changed = text not in (None, memory.text)
+        vector = None if changed else index.vector(memory.id)
         if vector is None:
             vector = self.embedder.embed([updated.text], "passage")[0]
+        other = None
+        if (
+            changed
+            and self.multilingual is not None
+            and (
+                index.vector(memory.id, MULTILINGUAL) is not None
+                or needs_multilingual(updated.text)
+            )
+        ):
+            other = self.multilingual.embed([updated.text], "passage")[0]
         with self._unit() as unit:
-            index.upsert([updated], vector[None, :])
-            unit.upsert([updated], vector[None, :])
+            self._stage(index, unit, [updated], vector[None, :], other)
             unit.record(
                 [event(updated, "UPDATE", memory.text, now, source=source, extractor="api")]
             )
@@ -298,12 +351,21 @@ class MemoryService:
         if not memories:
             return 0
         vectors = self.embedder.embed([m.text for m in memories], "passage")
+        foreign = [i for i, m in enumerate(memories) if needs_multilingual(m.text)]
+        others: dict[str, np.ndarray | None] = {}
+        if self.multilingual is not None and foreign:
+            found = self.multilingual.embed([memories[i].text for i in foreign], "passage")
+            others = {memories[i].id: found[k] for k, i in enumerate(foreign)}
         with self._unit() as unit:
-            unit.upsert(memories, vectors)
+            unit.upsert(memories, vectors, others)
             for i, memory in enumerate(memories):
                 index = self._cache.peek(memory.scope.user_id)
                 if index is not None:
-                    index.upsert([memory], vectors[i : i + 1])
+                    other = others.get(memory.id)
+                    rows = {PRIMARY: vectors[i : i + 1]}
+                    if other is not None:
+                        rows[MULTILINGUAL] = other[None, :]
+                    index.upsert([memory], rows)
         return len(memories)
 
     def purge_expired_blocking(self) -> int:
@@ -320,6 +382,54 @@ class MemoryService:
                 if index is not None:
                     index.remove(ids)
         return len(expired)
+
+    def learn_language_blocking(self, scope: Scope, text: str) -> int:
+        """A user wrote in a language the primary model cannot place (a question too, which
+        stores nothing): give their memories multilingual vectors now, so that their next
+        question finds them across languages. Returns how many got one."""
+        if self.multilingual is None or not needs_multilingual(text):
+            return 0
+        index = self._cache.get(scope.user_id)
+        with self._unit() as unit:
+            return self._backfill(index, unit)
+
+    def _multilingual_vectors(self, index: UserIndex, texts: Sequence[str]) -> np.ndarray | None:
+        """Multilingual vectors for new texts, when the user has or needs that space."""
+        if self.multilingual is None:
+            return None
+        if index.has_space(MULTILINGUAL) or any(needs_multilingual(t) for t in texts):
+            return self.multilingual.embed(texts, "passage")
+        return None
+
+    def _backfill(self, index: UserIndex, unit: UnitOfWork, limit: int = 256) -> int:
+        """Multilingual vectors for a user's memories that lack one (at most `limit` per call:
+        the rest with the user's next writes)."""
+        if self.multilingual is None:
+            return 0
+        missing = index.missing(MULTILINGUAL)[:limit]
+        if not missing:
+            return 0
+        others = self.multilingual.embed([m.text for m in missing], "passage")
+        primary = np.stack([index.vector(m.id) for m in missing])  # type: ignore[misc]
+        index.upsert(missing, {MULTILINGUAL: others})
+        unit.upsert(missing, primary, {m.id: v for m, v in zip(missing, others, strict=True)})
+        return len(missing)
+
+    def _stage(
+        self,
+        index: UserIndex,
+        unit: UnitOfWork,
+        memories: list[Memory],
+        vectors: np.ndarray,
+        other: np.ndarray | None,
+    ) -> None:
+        """A change in the index at once, and in the unit to store (with its multilingual
+        vector when it has one)."""
+        rows: dict[str, np.ndarray] = {PRIMARY: vectors}
+        if other is not None:
+            rows[MULTILINGUAL] = other[None, :]
+        index.upsert(memories, rows)
+        unit.upsert(memories, vectors, None if other is None else {m.id: other for m in memories})
 
     # --- units of work ---------------------------------------------------------------------
 
@@ -339,8 +449,8 @@ class MemoryService:
             yield unit
             for user_id, ids in unit.deletes_by_user().items():
                 self.store.delete(user_id, ids)
-            memories, vectors = unit.upserts()
-            self.store.upsert(memories, vectors)
+            memories, vectors, others = unit.upserts()
+            self.store.upsert(memories, vectors, others)
             self.history.record(unit.events)
         except BaseException:
             for user_id in unit.users:
@@ -365,10 +475,13 @@ class MemoryService:
     # --- plumbing --------------------------------------------------------------------------
 
     def _load_user(self, user_id: str) -> UserIndex:
-        memories, vectors = self.store.load_user(user_id)
+        memories, vectors, others = self.store.load_user_spaces(user_id)
         index = UserIndex(user_id, self.embedder.dim)
         if memories:
             index.upsert(memories, vectors)
+        if others and self.multilingual is not None:
+            having = [m for m in memories if m.id in others]
+            index.upsert(having, {MULTILINGUAL: np.stack([others[m.id] for m in having])})
         return index
 
     def cache_stats(self) -> dict[str, int]:

@@ -6,7 +6,7 @@ added then forgotten in one unit is never stored."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -18,6 +18,8 @@ __all__ = ["UnitOfWork"]
 class UnitOfWork:
     def __init__(self, on_first_touch: Callable[[str], None] = lambda user_id: None) -> None:
         self._ops: dict[str, tuple[str, Memory | None, np.ndarray | None]] = {}
+        # memory id -> its multilingual vector (None: drop it), for rows that set or drop one
+        self._multilingual: dict[str, np.ndarray | None] = {}
         self._on_first_touch = on_first_touch  # e.g. keep the user's index from eviction
         self.events: list[Event] = []
         self.users: set[str] = set()
@@ -27,17 +29,24 @@ class UnitOfWork:
             self.users.add(user_id)
             self._on_first_touch(user_id)
 
-    def upsert(self, memories: Sequence[Memory], vectors: np.ndarray) -> None:
+    def upsert(
+        self,
+        memories: Sequence[Memory],
+        vectors: np.ndarray,
+        multilingual: Mapping[str, np.ndarray | None] | None = None,
+    ) -> None:
         for memory, vector in zip(memories, vectors, strict=True):
             self._touch(memory.scope.user_id)
             self._ops.pop(memory.id, None)  # re-inserted last: the unit keeps write order
             self._ops[memory.id] = (memory.scope.user_id, memory, vector)
+        self._multilingual.update(multilingual or {})
 
     def delete(self, user_id: str, ids: Sequence[str]) -> None:
         self._touch(user_id)
         for memory_id in ids:
             self._ops.pop(memory_id, None)
             self._ops[memory_id] = (user_id, None, None)
+            self._multilingual.pop(memory_id, None)
 
     def record(self, events: Sequence[Event]) -> None:
         self.events += events
@@ -49,8 +58,11 @@ class UnitOfWork:
                 out.setdefault(user_id, []).append(memory_id)
         return out
 
-    def upserts(self) -> tuple[list[Memory], np.ndarray]:
+    def upserts(self) -> tuple[list[Memory], np.ndarray, dict[str, np.ndarray | None]]:
+        """What to store: memories, their primary vectors, and the multilingual vectors set."""
         kept = [(m, v) for _, m, v in self._ops.values() if m is not None and v is not None]
         if not kept:
-            return [], np.zeros((0, 0), dtype=np.float32)
-        return [m for m, _ in kept], np.stack([v for _, v in kept])
+            return [], np.zeros((0, 0), dtype=np.float32), {}
+        ids = {m.id for m, _ in kept}
+        extra = {i: v for i, v in self._multilingual.items() if i in ids}
+        return [m for m, _ in kept], np.stack([v for _, v in kept]), extra

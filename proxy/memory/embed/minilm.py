@@ -4,15 +4,13 @@ No PyTorch, nothing downloaded at run time."""
 from __future__ import annotations
 
 import importlib.util
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from threading import Lock
 
 import numpy as np
 
 from proxy.memory.embed.base import TextKind
-from proxy.memory.embed.batcher import MicroBatcher
+from proxy.memory.embed.queries import QueryEmbeddings
 
 __all__ = ["MiniLMEmbedder"]
 
@@ -51,31 +49,14 @@ class MiniLMEmbedder:
         self._tokenizer = Tokenizer.from_file(str(vocab))
         self._tokenizer.enable_truncation(max_length=self.max_tokens)
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
-        self._cache_lock = Lock()
-        self._batcher = MicroBatcher(self._run)
+        self._queries = QueryEmbeddings(self._run, cache_size)
 
     def embed(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if kind == "query" and len(texts) == 1:
-            return self._cached_query(texts[0])[None, :]
+            return self._queries.embed(texts[0])[None, :]
         return self._run(texts)
-
-    def _cached_query(self, text: str) -> np.ndarray:
-        # Clients resend the same last turn on retries and regenerations: skip the model then.
-        with self._cache_lock:
-            hit = self._cache.get(text)
-            if hit is not None:
-                self._cache.move_to_end(text)
-                return hit
-        vector = self._batcher.embed(text)  # shares a model run with concurrent queries
-        with self._cache_lock:
-            self._cache[text] = vector
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return vector
 
     def _run(self, texts: Sequence[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(list(texts))

@@ -24,9 +24,10 @@ from proxy.core.records import Memory
 from proxy.core.scope import Scope
 from proxy.memory.recall.lexical import Bm25Index, tokenize
 
-__all__ = ["PRIMARY", "Candidates", "RecallView", "UserIndex", "in_scope"]
+__all__ = ["MULTILINGUAL", "PRIMARY", "Candidates", "RecallView", "UserIndex", "in_scope"]
 
 PRIMARY = "primary"  # the space every memory has a vector in
+MULTILINGUAL = "multilingual"  # the multilingual model's, for users who need it
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class UserIndex:
         self._memories: list[Memory | None] = []
         self._spaces: dict[str, np.ndarray] = {PRIMARY: np.zeros((0, dim), dtype=np.float32)}
         self._has: dict[str, np.ndarray] = {PRIMARY: np.zeros(0, dtype=bool)}
+        self._space_rows: dict[str, int] = {}  # rows with a vector, per space
         self._active = np.zeros(0, dtype=bool)  # present and not superseded
         self._profile = np.zeros(0, dtype=bool)
         self._expires = np.full(0, math.inf)  # epoch seconds; inf = never
@@ -106,11 +108,9 @@ class UserIndex:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def spaces(self) -> set[str]:
-        """The embedding spaces some live memory has a vector in."""
-        with self.lock:
-            n = len(self._memories)
-            return {name for name, has in self._has.items() if (has[:n] & self._active[:n]).any()}
+    def has_space(self, space: str) -> bool:
+        """Whether some memory has a vector in `space`."""
+        return self._space_rows.get(space, 0) > 0
 
     def mark_changed(self) -> None:
         """A change of this user reached the store: a reload that began before it is stale."""
@@ -138,7 +138,9 @@ class UserIndex:
                     self._memories[row] = memory
                 for name, rows in spaces.items():
                     self._spaces[name][row] = rows[i]
-                    self._has[name][row] = True
+                    if not self._has[name][row]:
+                        self._has[name][row] = True
+                        self._space_rows[name] = self._space_rows.get(name, 0) + 1
                 self._set_row(row, memory)
 
     def _set_row(self, row: int, memory: Memory) -> None:
@@ -193,7 +195,9 @@ class UserIndex:
                     self._memories[row] = None
                     for name in self._spaces:
                         self._spaces[name][row] = 0.0
-                        self._has[name][row] = False
+                        if self._has[name][row]:
+                            self._has[name][row] = False
+                            self._space_rows[name] -= 1
                     self._active[row] = False
                     self._profile[row] = False
                     self._bm25.remove(row)
@@ -255,7 +259,8 @@ class UserIndex:
             return self._memories[row], float(sims[row])  # type: ignore[return-value]
 
     def with_attribute(self, scope: Scope, key: str, now: datetime) -> list[Memory]:
-        """Live memories under exactly this scope that set the same single-valued attribute."""
+        """Live memories of this user and agent that set the same single-valued attribute,
+        whatever their session: where the user lives is one fact across their sessions."""
         with self.lock:
             rows = [row for row, k in self._attributes.items() if k == key]
             expiry = now.timestamp()
@@ -263,7 +268,7 @@ class UserIndex:
                 m
                 for m in (self._memories[row] for row in rows)
                 if m is not None
-                and m.scope == scope
+                and m.scope.agent_id == scope.agent_id
                 and m.status == "active"
                 and self._expires[self._rows[m.id]] > expiry
             ]

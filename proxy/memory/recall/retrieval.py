@@ -19,6 +19,18 @@ class SelectionParams:
     min_keyword_coverage: float = 0.3  # share of the query's keyword (idf) weight matched
     rrf_k: int = 10  # small k favours the top of each list (measured better than 60 here)
     duplicate_similarity: float = 0.9  # at or above, two memories say the same; the newer wins
+    # For a model whose similarities sit in a narrow band (multilingual-e5: ~0.78 to 0.93): a
+    # memory must also stand out from the user's other memories, by this many standard
+    # deviations of their similarities to the query. None: the absolute threshold alone.
+    min_standout: float | None = None
+
+
+def multilingual_selection(top_k: int) -> SelectionParams:
+    """The gate for multilingual-e5-small, whose similarities sit in a narrow band: a memory
+    must stand out from the user's others (calibrated on bench/multilingual.py)."""
+    return SelectionParams(
+        top_k=top_k, min_similarity=0.83, min_standout=1.5, min_keyword_coverage=0.5
+    )
 
 
 def rrf(rankings: list[Mapping[int, int]], k: int) -> dict[int, float]:
@@ -32,10 +44,16 @@ def rrf(rankings: list[Mapping[int, int]], k: int) -> dict[int, float]:
 
 def select(candidates: Candidates, params: SelectionParams) -> list[Hit]:
     fused = rrf([candidates.dense_rank, candidates.lexical_rank], params.rrf_k)
+    dense_floor = params.min_similarity
+    if params.min_standout is not None and candidates.std_similarity > 1e-6:
+        dense_floor = max(
+            dense_floor,
+            candidates.mean_similarity + params.min_standout * candidates.std_similarity,
+        )
     relevant = [
         pos
         for pos in fused
-        if candidates.similarities[pos] >= params.min_similarity
+        if candidates.similarities[pos] >= dense_floor
         or candidates.lexical_coverage.get(pos, 0.0) >= params.min_keyword_coverage
     ]
     relevant.sort(key=lambda pos: fused[pos], reverse=True)

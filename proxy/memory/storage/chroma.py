@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ import numpy as np
 
 from proxy.core.errors import MemoryUnavailable
 from proxy.core.records import Memory
-from proxy.memory.storage.rows import from_row, to_metadata
+from proxy.memory.storage.rows import from_row, to_metadata, vector_of, with_vector
 
 log = logging.getLogger(__name__)
 
@@ -241,10 +241,19 @@ class ChromaStore:
 
     # --- rows ------------------------------------------------------------------------------
 
-    def upsert(self, memories: Sequence[Memory], vectors: np.ndarray) -> None:
+    def upsert(
+        self,
+        memories: Sequence[Memory],
+        vectors: np.ndarray,
+        multilingual: Mapping[str, np.ndarray | None] | None = None,
+    ) -> None:
+        """Store memories with their primary vectors; `multilingual` (memory id -> vector, or
+        None to drop it) sets their vector of the multilingual model, kept in the row's
+        metadata (a row without one keeps what it had: chromadb merges metadata)."""
         if not memories:
             return
         vectors = np.asarray(vectors, dtype=np.float32)
+        extra = multilingual or {}
         by_shard: dict[int, list[int]] = defaultdict(list)
         for row, memory in enumerate(memories):
             by_shard[shard_of(memory.scope.user_id, self._shards)].append(row)
@@ -256,15 +265,25 @@ class ChromaStore:
                 ids=[memories[i].id for i in rows],
                 embeddings=vectors[rows],
                 documents=[memories[i].text for i in rows],
-                metadatas=[to_metadata(memories[i]) for i in rows],
+                metadatas=[
+                    with_vector(to_metadata(memories[i]), extra, memories[i].id) for i in rows
+                ],
             )
 
     def load_user(self, user_id: str) -> tuple[list[Memory], np.ndarray]:
-        """All of a user's rows, read in pages: chromadb holds the GIL while it converts a
-        result, and one read of a 10k-memory user stalled every other thread for 221 ms (pages
-        of 1,000: 17 ms, and the whole read was faster). A small user is one call."""
+        memories, vectors, _ = self.load_user_spaces(user_id)
+        return memories, vectors
+
+    def load_user_spaces(
+        self, user_id: str
+    ) -> tuple[list[Memory], np.ndarray, dict[str, np.ndarray]]:
+        """All of a user's rows with their primary vectors, and the multilingual vectors of
+        those that have one (memory id -> vector). Read in pages: chromadb holds the GIL while
+        it converts a result, and one read of a 10k-memory user stalled every other thread
+        for 221 ms (pages of 1,000: 17 ms, and the whole read was faster)."""
         memories: list[Memory] = []
         pages: list[np.ndarray] = []
+        multilingual: dict[str, np.ndarray] = {}
         shard = shard_of(user_id, self._shards)
         while True:
             result = self._call(
@@ -275,19 +294,20 @@ class ChromaStore:
                 limit=LOAD_PAGE,
                 offset=len(memories),
             )
-            memories += [
-                from_row(memory_id, text or "", metadata or {})
-                for memory_id, text, metadata in zip(
-                    result["ids"], result["documents"], result["metadatas"], strict=True
-                )
-            ]
+            for memory_id, text, metadata in zip(
+                result["ids"], result["documents"], result["metadatas"], strict=True
+            ):
+                memories.append(from_row(memory_id, text or "", metadata or {}))
+                vector = vector_of(metadata or {})
+                if vector is not None:
+                    multilingual[memory_id] = vector
             embeddings = result["embeddings"]
             if embeddings is not None and len(embeddings):
                 pages.append(np.asarray(embeddings, dtype=np.float32))
             if len(result["ids"]) < LOAD_PAGE:
                 break
         vectors = np.concatenate(pages) if pages else np.zeros((0, 0), dtype=np.float32)
-        return memories, vectors
+        return memories, vectors, multilingual
 
     def get(self, ids: Sequence[str]) -> list[Memory]:
         """Memories by id, whoever they belong to (an id does not name its shard: every shard is

@@ -3,7 +3,7 @@ chromadb (proxy/memory/storage/chroma.py implements it; tests use the real one).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -20,9 +20,18 @@ class Store(Protocol):
     # Called when the store was reopened under us: what was read from it before is suspect.
     on_reconnect: Callable[[], None] | None
 
-    def upsert(self, memories: Sequence[Memory], vectors: np.ndarray) -> None: ...
+    def upsert(
+        self,
+        memories: Sequence[Memory],
+        vectors: np.ndarray,
+        multilingual: Mapping[str, np.ndarray | None] | None = None,
+    ) -> None: ...
 
     def load_user(self, user_id: str) -> tuple[list[Memory], np.ndarray]: ...
+
+    def load_user_spaces(
+        self, user_id: str
+    ) -> tuple[list[Memory], np.ndarray, dict[str, np.ndarray]]: ...
 
     def get(self, ids: Sequence[str]) -> list[Memory]: ...
 

@@ -7,8 +7,12 @@ here, the way the migration of such stores derives them (proxy/memory/storage/mi
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+
+import numpy as np
 
 from proxy.core.records import Memory, Tier
 from proxy.core.scope import Scope
@@ -16,7 +20,11 @@ from proxy.core.times import from_timestamp
 from proxy.memory.extract.attributes import attribute_of
 from proxy.memory.extract.tiers import PROFILE_ATTRIBUTES
 
-__all__ = ["from_row", "legacy_tier", "to_metadata"]
+__all__ = ["from_row", "legacy_tier", "to_metadata", "vector_of", "with_vector"]
+
+# The multilingual model's vector of a row, in its metadata: float16, base64 (1 KB a row, only
+# for users whose memories need that model).
+VECTOR_KEY = "v.multilingual-e5-small-q4"  # the key names the model: another model's are ignored
 
 
 def _ts(value: datetime) -> float:
@@ -87,3 +95,30 @@ def from_row(memory_id: str, text: str, metadata: dict[str, Any]) -> Memory:
         else ("episodic" if tier else legacy_tier(kind, attribute)),
         attribute=attribute,
     )
+
+
+def with_vector(
+    metadata: dict[str, Any], vectors: Mapping[str, np.ndarray | None], memory_id: str
+) -> dict[str, Any]:
+    """The metadata with the memory's multilingual vector set (or dropped: None), if given."""
+    if memory_id in vectors:
+        vector = vectors[memory_id]
+        metadata[VECTOR_KEY] = (
+            None
+            if vector is None
+            else base64.b64encode(np.asarray(vector, dtype=np.float16).tobytes()).decode()
+        )
+    return metadata
+
+
+def vector_of(metadata: Mapping[str, Any]) -> np.ndarray | None:
+    """The multilingual vector stored in a row's metadata, normalised; None if it has none."""
+    encoded = metadata.get(VECTOR_KEY)
+    if not isinstance(encoded, str) or not encoded:
+        return None
+    try:
+        vector = np.frombuffer(base64.b64decode(encoded), dtype=np.float16).astype(np.float32)
+    except ValueError:
+        return None  # damaged: the memory is searched by its other vector and by keywords
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else None

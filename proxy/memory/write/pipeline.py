@@ -39,6 +39,7 @@ def _expiry(service: MemoryService, ttl_days: float | None) -> datetime | None:
 
 
 def process_offline(service: MemoryService, turn: Turn, ttl_days: float | None) -> None:
+    service.learn_language_blocking(turn.scope, turn.user_text)
     extraction = extract_offline(turn.user_text)
     for target in extraction.forget:
         service.forget_blocking(turn.scope, target, source=turn.id)
@@ -69,6 +70,7 @@ def llm_processor(
     related = replace(service.selection, top_k=max_existing, min_similarity=0.2)
 
     def process(turn: Turn) -> None:
+        service.learn_language_blocking(turn.scope, turn.user_text)
         existing = [
             hit.memory
             for hit in service.search_blocking(turn.scope, turn.user_text, params=related)
