@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from proxy.admin import cli as admin_cli
 from proxy.eval import cli as eval_cli
+from proxy.mcp import stdio as mcp_cli
 
 # One BLAS thread: the per-user matrix product is small, and OpenBLAS threads spinning beside
 # the event loop and onnxruntime made it 5-20x slower on 2 cores (measured: 10k x 384 matvec
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     admin_cli.register(commands)
     eval_cli.register(commands)
+    mcp_cli.register(commands)
     return parser
 
 
@@ -71,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise SystemExit(status)
     elif args.command == "eval":
         status = eval_cli.run(args)
+        if status:
+            raise SystemExit(status)
+    elif args.command == "mcp":
+        status = mcp_cli.run(args)
         if status:
             raise SystemExit(status)
 

@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     embed_threads: int = Field(
         2, ge=1, le=64, description="onnxruntime threads for the local model"
     )
+    mcp_enabled: bool = Field(
+        True, description="serve MCP (streamable HTTP) at /mcp; off saves the SDK's ~1.5 s import"
+    )
     config_file: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     retrieval: RetrievalSettings = RetrievalSettings()
