@@ -85,15 +85,24 @@ def judge(messages: list[dict[str, Any]]) -> str:
 class FakeModel:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        # A question containing this word is answered 500 (an outage mid-run); None: never.
+        self.fail_on: str | None = None
         self.app = Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])])
 
     def asked(self, model: str) -> list[dict[str, Any]]:
         return [r for r in self.requests if r.get("model") == model]
 
+    def questions(self) -> list[str]:
+        """The last user message of every request, in order."""
+        return [_text(r["messages"][-1].get("content")) for r in self.requests]
+
     async def chat(self, request: Request) -> JSONResponse:
         body = await request.json()
         self.requests.append({**body, "headers": dict(request.headers)})
         messages = body["messages"]
+        if self.fail_on and self.fail_on in _text(messages[-1].get("content")):
+            error = {"message": "overloaded", "type": "server_error", "code": None}
+            return JSONResponse({"error": error}, status_code=500)
         text = judge(messages) if body.get("model") == "fake-judge" else answer_from_view(messages)
         prompt = sum(len(_text(m.get("content"))) for m in messages) // 4 + 1
         completion = len(text) // 4 + 1

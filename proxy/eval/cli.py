@@ -3,7 +3,8 @@ without memory, with memory through the proxy, and (optionally) with the full co
 context; a table on the terminal, a JSON report at --output and Markdown beside it.
 
 The model's key comes from MEMORY_PROXY_EVAL_API_KEY or OPENAI_API_KEY; a judge's from
-MEMORY_PROXY_EVAL_JUDGE_API_KEY or the provider's usual variable (litellm reads it).
+MEMORY_PROXY_EVAL_JUDGE_API_KEY, else the provider's usual variable (litellm reads it; not with
+--judge-api-base, where no key is sent unless MEMORY_PROXY_EVAL_JUDGE_API_KEY is set).
 Interrupted? Run the same command again: answered probes are not asked again.
 """
 

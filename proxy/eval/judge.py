@@ -8,6 +8,7 @@ from typing import Any
 
 from proxy.core.errors import JudgeParseError
 from proxy.eval.cases import Probe
+from proxy.eval.client import NO_KEY
 from proxy.eval.rubric import JudgeVerdict, judge_messages, parse_verdict
 from proxy.llm import litellm
 
@@ -46,7 +47,10 @@ class Judge:
         options: dict[str, Any] = {"temperature": 0, "timeout": self.timeout_s}
         if self.api_base:
             options["api_base"] = self.api_base
-        if self.api_key:
+            # A judge at its own base URL gets its own key or none: the provider's variable
+            # (OPENAI_API_KEY, ...) belongs to the provider, not to this server.
+            options["api_key"] = self.api_key or NO_KEY
+        elif self.api_key:
             options["api_key"] = self.api_key
         response = await litellm().acompletion(model=self.model, messages=messages, **options)
         return str(response.choices[0].message.content or "")
