@@ -126,3 +126,15 @@ class FakeModel:
                 },
             }
         )
+
+
+if __name__ == "__main__":  # python -m tests.fake_model --port 8001 (the README's worked example)
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="serve the loopback fake model")
+    parser.add_argument("--port", type=int, default=8001)
+    uvicorn.run(
+        FakeModel().app, host="127.0.0.1", port=parser.parse_args().port, log_level="warning"
+    )
