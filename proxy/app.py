@@ -6,13 +6,14 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from proxy import __version__
 from proxy.core.errors import MemoryUnavailable, ProxyError, error_body, error_response
@@ -20,6 +21,7 @@ from proxy.deps import Services
 from proxy.http import chat, health, passthrough
 from proxy.http.auth import warn_if_open
 from proxy.http.memories import routes as memories
+from proxy.mcp.route import McpRoute
 from proxy.memory.embed.base import Embedder, create_embedder
 from proxy.memory.embed.e5 import E5Embedder
 from proxy.memory.extract.llm import LlmExtractor
@@ -34,6 +36,9 @@ from proxy.memory.write.writer import ProcessTurn, WriteBack
 from proxy.memtrim import release_free_memory
 from proxy.settings import Settings, secret
 from proxy.upstream import Upstream, create_session
+
+if TYPE_CHECKING:
+    from proxy.mcp.http import McpEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +84,16 @@ def build_processor(
     return llm_processor(memory, extractor, stats, ttl, config.max_existing)
 
 
+def build_mcp(settings: Settings, services: Services) -> McpEndpoint:
+    """Imports the MCP SDK (slow: run it in a worker thread)."""
+    from proxy.mcp.http import McpEndpoint
+
+    return McpEndpoint(settings, lambda: services.memory)
+
+
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     """Build the app. `embedder` lets a caller share one loaded model between apps."""
+    mcp_route = McpRoute(settings.mcp_enabled)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -97,6 +110,11 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             writer=None,
         )
         purger: asyncio.Task[None] | None = None
+        mcp = (
+            asyncio.create_task(asyncio.to_thread(build_mcp, settings, services))
+            if settings.mcp_enabled
+            else None
+        )
         try:
             memory = await asyncio.to_thread(build_memory, settings, embedder)
             await asyncio.to_thread(memory.warm_up)
@@ -119,9 +137,13 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             # Fail open: without a store the proxy still forwards every call, memory off.
             services.memory_error = str(exc)
             log.error("memory is unavailable, serving without it: %s", exc)
+        stack = AsyncExitStack()
         try:
+            if mcp is not None:
+                await _start_mcp(mcp, stack, mcp_route)
             yield {"services": services}
         finally:
+            await stack.aclose()
             if purger is not None:
                 purger.cancel()
             if services.writer is not None:
@@ -139,12 +161,26 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(memories.router)
     app.include_router(chat.router)
+    app.router.routes.append(Route("/mcp", mcp_route, methods=["GET", "POST", "DELETE"]))
     app.include_router(passthrough.router)  # last: it matches every other /v1/ path
     app.add_exception_handler(ProxyError, _proxy_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
     return app
+
+
+async def _start_mcp(
+    building: asyncio.Task[McpEndpoint], stack: AsyncExitStack, route: McpRoute
+) -> None:
+    """A broken MCP endpoint leaves /mcp answering 503; chat and /memories serve on."""
+    try:
+        endpoint = await building
+        await stack.enter_async_context(endpoint.running())
+    except Exception:
+        log.exception("the MCP endpoint could not start; /mcp is unavailable")
+        return
+    route.attach(endpoint)
 
 
 async def _housekeeping(

@@ -1,5 +1,6 @@
-"""Command line: `memory-proxy serve`, and `memory-proxy memories ...` to manage what a running
-proxy remembers (proxy/admin_cli.py)."""
+"""Command line: `memory-proxy serve`; `memory-proxy memories ...` to manage what a running
+proxy remembers (proxy/admin/cli.py); `memory-proxy eval` to measure what memory changes
+(proxy/eval/cli.py); `memory-proxy mcp` to serve the memory to agents over MCP (proxy/mcp/)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 from collections.abc import Sequence
 
 from proxy.admin import cli as admin_cli
+from proxy.eval import cli as eval_cli
+from proxy.mcp import stdio as mcp_cli
 
 # One BLAS thread: the per-user matrix product is small, and OpenBLAS threads spinning beside
 # the event loop and onnxruntime made it 5-20x slower on 2 cores (measured: 10k x 384 matvec
@@ -32,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", dest="config_file", help="YAML configuration file")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     admin_cli.register(commands)
+    eval_cli.register(commands)
+    mcp_cli.register(commands)
     return parser
 
 
@@ -64,6 +69,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         serve(args)
     elif args.command == "memories":
         status = admin_cli.run(args)
+        if status:
+            raise SystemExit(status)
+    elif args.command == "eval":
+        status = eval_cli.run(args)
+        if status:
+            raise SystemExit(status)
+    elif args.command == "mcp":
+        status = mcp_cli.run(args)
         if status:
             raise SystemExit(status)
 

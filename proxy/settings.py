@@ -153,6 +153,9 @@ class Settings(BaseSettings):
         "other scripts and languages) use multilingual-e5-small, loaded on first need; off: "
         "the primary model for everything",
     )
+    mcp_enabled: bool = Field(
+        True, description="serve MCP (streamable HTTP) at /mcp; off saves the SDK's ~1.5 s import"
+    )
     config_file: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     retrieval: RetrievalSettings = RetrievalSettings()

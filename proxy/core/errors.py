@@ -100,6 +100,19 @@ class TimeOutOfRange(ValueError):
     """A time outside the accepted range; the message says which range."""
 
 
+class EvalError(Exception):
+    """`memory-proxy eval` cannot go on: a bad case file, a state file of another run, ...;
+    the message is for the person who ran it."""
+
+
+class JudgeParseError(ValueError):
+    """The judge model's answer could not be read as a verdict."""
+
+
+class MemoryToolError(Exception):
+    """An MCP memory tool refused or failed; the message is what the agent's model reads."""
+
+
 def error_body(
     message: str, type_: str, *, param: str | None = None, code: str | None = None
 ) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Turn public benchmark files into eval cases (the files are the user's; nothing is bundled)."""
