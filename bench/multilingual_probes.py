@@ -111,7 +111,11 @@ EVENTS: tuple[Event, ...] = (
             ("e02", 98, "I passed the AWS Solutions Architect exam in March."),
             ("e03", 52, "I ran my first 10k race in under fifty minutes."),
             ("e04", 105, "I adopted a rescue dog named Biscuit."),
-            ("e05", 15, "I fixed a memory leak in our payment service that had crashed production twice."),
+            (
+                "e05",
+                15,
+                "I fixed a memory leak in our payment service that had crashed production twice.",
+            ),
             ("e06", 125, "I flew to Tokyo for the React conference in May."),
             ("e07", 11, "My daughter lost her first baby tooth."),
             ("e08", 170, "I broke my wrist snowboarding in Hokkaido."),

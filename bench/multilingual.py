@@ -1,0 +1,345 @@
+"""Relevance in Chinese and across languages, through the proxy's real HTTP interface (issue 18).
+
+Tells the probe set's events (bench/multilingual_probes.py: a Chinese user, a user mixing
+Chinese and English) through `POST /v1/chat/completions` (write-only, dated with X-Memory-Time),
+flushes, checks with `GET /memories` that each event became a memory, then asks paraphrased
+questions that share no content word with their answer, each in a fresh conversation
+(read-only), and reads at the fake upstream every memory line the model received.
+
+    python bench/multilingual.py
+    MEMORY_PROXY_RETRIEVAL__TOKEN_BUDGET=300 python bench/multilingual.py --out /tmp/m.json
+
+Scored per direction (zh->zh, en->zh, zh->en, en->en as a control): recall (share of target
+events injected), events injected; unrelated questions (asked of every user): the share that got
+any event; narrow questions (one target): the share of the user's events injected. Profile facts
+(standing, injected by design) are counted apart. Added latency is proxy minus direct to the same
+fake upstream, paired, per question language.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import hashlib
+import json
+import tempfile
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from bench.multilingual_probes import EVENTS, PROFILE, QUESTIONS, UNRELATED, USERS, Question
+from bench.multilingual_score import (
+    Asked,
+    Probe,
+    blocks_of,
+    lines_of,
+    percentile,
+    summarise_targeted,
+    summarise_unrelated,
+)
+from bench.report import run_header
+from proxy.app import create_app
+from proxy.core.tokens import estimate_tokens
+from proxy.settings import Settings
+from tests.fake_upstream import FakeUpstream
+from tests.servers import ServerThread
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE_DAYS_AGO = 200  # profile facts are told first, long ago
+DIRECTIONS = ("zh->zh", "en->zh", "zh->en", "en->en")
+
+
+def code_digest() -> str:
+    """Which proxy code was measured (others change it while benchmarks run)."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "proxy").rglob("*.py")):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def tell(proxy: httpx.Client, user: str, text: str, when: datetime) -> None:
+    response = proxy.post(
+        "/v1/chat/completions",
+        json={"model": "tell", "messages": [{"role": "user", "content": text}]},
+        headers={
+            "X-User-Id": user,
+            "X-Memory-Mode": "write-only",
+            "X-Memory-Time": when.isoformat(timespec="seconds"),
+        },
+    )
+    response.raise_for_status()
+
+
+def ingest(proxy: httpx.Client, now: datetime) -> float:
+    """Every profile fact and event, oldest first, then flush; returns seconds taken."""
+    started = time.perf_counter()
+    told = [(p.user, PROFILE_DAYS_AGO, p.text) for p in PROFILE]
+    told += [(e.user, e.days_ago, e.text) for e in EVENTS]
+    for user, days, text in sorted(told, key=lambda row: -row[1]):
+        tell(proxy, user, text, now - timedelta(days=days))
+    proxy.post("/memories/flush", params={"timeout": 600}, timeout=700).raise_for_status()
+    return time.perf_counter() - started
+
+
+def list_memories(proxy: httpx.Client, user: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"user_id": user, "limit": 1000, "include_superseded": "true"}
+    while True:
+        response = proxy.get("/memories", params=params)
+        response.raise_for_status()
+        page = response.json()
+        items += page["data"]
+        if not page.get("next_cursor"):
+            return items
+        params["cursor"] = page["next_cursor"]
+
+
+def find_stored(text: str, active: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The live memory holding `text`: the same text, else one containing it or contained in
+    it (the extractor may trim a sentence)."""
+    exact = [m for m in active if m["text"].strip() == text]
+    if exact:
+        return exact[0]
+    near = [m for m in active if m["text"].strip() in text or text in m["text"]]
+    return near[0] if len(near) == 1 else None
+
+
+def check_store(proxy: httpx.Client) -> tuple[dict[str, Probe], dict[str, Any]]:
+    """Map each stored memory text to its probe; say what became of every probe."""
+    probes: dict[str, Probe] = {}
+    fate: dict[str, str] = {}
+    in_profile_tier: list[str] = []
+    rows = [("event", e.user, e.id, e.text) for e in EVENTS]
+    rows += [("profile", p.user, p.id, p.text) for p in PROFILE]
+    memories = {user: list_memories(proxy, user) for user in USERS}
+    for kind, user, pid, text in rows:
+        active = [m for m in memories[user] if m.get("status", "active") == "active"]
+        found = find_stored(text, active)
+        if found is not None:
+            probes[found["text"].strip()] = Probe(kind, user, pid)
+            fate[pid] = "stored" if found["text"].strip() == text else "stored (trimmed)"
+            if kind == "event" and found.get("tier") == "profile":
+                in_profile_tier.append(pid)
+        elif any(m["text"].strip() == text for m in memories[user]):
+            fate[pid] = "superseded"
+        else:
+            fate[pid] = merged_into(proxy, text, active) or "never stored"
+    counts = Counter(f.split(" (")[0] if f.startswith("merged") else f for f in fate.values())
+    return probes, {
+        "memories": {u: len(m) for u, m in memories.items()},
+        "fate": dict(counts),
+        "not_stored": {pid: f for pid, f in fate.items() if not f.startswith("stored")},
+        "events_in_profile_tier": in_profile_tier,
+    }
+
+
+def merged_into(proxy: httpx.Client, text: str, active: list[dict[str, Any]]) -> str | None:
+    """'merged (into: ...)' when a near-duplicate later statement overwrote the memory."""
+    for memory in active:
+        response = proxy.get(f"/memories/{memory['id']}/history")
+        if response.status_code != 200:
+            continue
+        for event in response.json()["data"]:
+            if event["event"] == "UPDATE" and (event.get("old_text") or "").strip() == text:
+                return f"merged (into: {memory['text']})"
+    return None
+
+
+def direction(question: Question) -> str:
+    targets = {e.id: e.lang for e in EVENTS}
+    langs = {targets[t] for t in question.targets}
+    return f"{question.lang}->{langs.pop()}" if len(langs) == 1 else f"{question.lang}->mixed"
+
+
+def ask(
+    proxy: httpx.Client, upstream: FakeUpstream, question: Question, user: str, probes: Any
+) -> Asked:
+    tag = f"ask/{question.id}/{user}"
+    response = proxy.post(
+        "/v1/chat/completions",
+        json={"model": tag, "messages": [{"role": "user", "content": question.text}]},
+        headers={"X-User-Id": user, "X-Memory-Mode": "read-only"},
+    )
+    response.raise_for_status()
+    seen = upstream.last_chat()  # one request at a time
+    assert seen.json["model"] == tag, "the upstream saw another request"
+    blocks = blocks_of(seen.json)
+    count = response.headers.get("x-memory-count")
+    return Asked(
+        question=question.id,
+        user=user,
+        lang=question.lang,
+        direction=direction(question) if question.targets else "unrelated",
+        targets=question.targets,
+        lines=lines_of(blocks),
+        tokens=sum(estimate_tokens(b) for b in blocks),
+        header_count=int(count) if count and count.isdigit() else None,
+    ).classify(probes)
+
+
+def added_latency(
+    proxy: httpx.Client, direct: httpx.Client, asks: list[tuple[Question, str]], repeats: int
+) -> dict[str, dict[str, float]]:
+    """Proxy minus direct, paired, per question language. Each request is a new conversation (a
+    distinct system message): a repeated one would be served from the conversation's blocks."""
+    added: dict[str, list[float]] = defaultdict(list)
+    proxied: dict[str, list[float]] = defaultdict(list)
+    n = 0
+    for _ in range(repeats):
+        for question, user in asks:
+            n += 1
+            body = {
+                "model": "latency",
+                "messages": [
+                    {"role": "system", "content": f"Conversation {n}."},
+                    {"role": "user", "content": question.text},
+                ],
+            }
+            headers = {"X-User-Id": user, "X-Memory-Mode": "read-only"}
+            sides = [("direct", direct, {}), ("proxy", proxy, headers)]
+            took: dict[str, float] = {}
+            for name, client, extra in sides if n % 2 else sides[::-1]:
+                t0 = time.perf_counter()
+                client.post("/v1/chat/completions", json=body, headers=extra).raise_for_status()
+                took[name] = time.perf_counter() - t0
+            added[question.lang].append((took["proxy"] - took["direct"]) * 1000)
+            proxied[question.lang].append(took["proxy"] * 1000)
+    return {
+        lang: {
+            "n": len(values),
+            "added_p50_ms": percentile(values, 50),
+            "added_p99_ms": percentile(values, 99),
+            "proxy_p50_ms": percentile(proxied[lang], 50),
+        }
+        for lang, values in sorted(added.items())
+    }
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    upstream = FakeUpstream(reply=lambda body: "好的。")
+    fake = ServerThread(upstream.app).start()
+    digest = code_digest()
+    try:
+        with tempfile.TemporaryDirectory(prefix="multilingual-") as tmp:
+            settings = Settings(upstream_url=f"{fake.url}/v1", data_dir=Path(tmp))
+            server = ServerThread(create_app(settings)).start()
+            try:
+                with (
+                    httpx.Client(base_url=server.url, timeout=120, trust_env=False) as proxy,
+                    httpx.Client(base_url=fake.url, timeout=120, trust_env=False) as direct,
+                ):
+                    result = run(args, proxy, direct, upstream)
+            finally:
+                server.stop()
+    finally:
+        fake.stop()
+    shown = settings.model_dump(mode="json", exclude={"upstream_url", "data_dir"})
+    return {"proxy_code_sha256": digest, "settings": shown, **result}
+
+
+def run(
+    args: argparse.Namespace, proxy: httpx.Client, direct: httpx.Client, upstream: FakeUpstream
+) -> dict[str, Any]:
+    ingest_s = ingest(proxy, datetime.now(UTC))
+    probes, store = check_store(proxy)
+    events_per_user = Counter(p.user for p in probes.values() if p.kind == "event")
+    stored = {p.id for p in probes.values() if p.kind == "event"}
+    asks = [(q, q.user) for q in QUESTIONS] + [(q, u) for q in UNRELATED for u in USERS]
+    rows = [ask(proxy, upstream, q, u, probes) for q, u in asks]
+    targeted = [r for r in rows if r.targets]
+    unrelated = [r for r in rows if not r.targets]
+    narrow = [r for r in targeted if len(r.targets) == 1]
+    by_direction = {d: [r for r in targeted if r.direction == d] for d in DIRECTIONS}
+    latency = added_latency(proxy, direct, asks, args.repeats) if args.repeats else {}
+    return {
+        "probes": {
+            "events": len(EVENTS),
+            "profile_facts": len(PROFILE),
+            "targeted_questions": len(QUESTIONS),
+            "unrelated_asks": len(unrelated),
+            "events_per_user_stored": dict(events_per_user),
+        },
+        "store": store | {"ingest_s": round(ingest_s, 2)},
+        "targeted": {
+            "all": summarise_targeted(targeted, events_per_user, stored),
+            **{d: summarise_targeted(g, events_per_user, stored) for d, g in by_direction.items()},
+        },
+        "narrow": summarise_targeted(narrow, events_per_user, stored),
+        "unrelated": {
+            "all": summarise_unrelated(unrelated, events_per_user),
+            **{
+                lang: summarise_unrelated([r for r in unrelated if r.lang == lang], events_per_user)
+                for lang in ("zh", "en")
+            },
+        },
+        "unread_lines": sum(
+            r.header_count - len(r.lines)
+            for r in rows
+            if r.header_count is not None and r.header_count > len(r.lines)
+        ),
+        "asks_without_memory": dict(Counter(r.direction for r in rows if not r.lines)),
+        "latency": latency,
+        "asks": [
+            {"q": r.question, "user": r.user, "events": r.events, "profile": r.profile}
+            for r in rows
+        ],
+    }
+
+
+def report(result: dict[str, Any]) -> None:
+    store = result["store"]
+    print(
+        f"\nMultilingual relevance through the proxy: {result['probes']['events']} events, "
+        f"{result['probes']['targeted_questions']} targeted questions, "
+        f"{result['probes']['unrelated_asks']} unrelated asks; store {store['fate']}"
+    )
+    if store["not_stored"]:
+        print(f"not stored: {store['not_stored']}")
+    head = "recall    all  stored  events/q  share  profile/q  tokens mean/p95"
+    print(f"{'targeted':14} {'n':>3}  {head}")
+    groups = {**result["targeted"], "narrow (1)": result["narrow"]}
+    for name, s in groups.items():
+        if not s["n"]:
+            continue
+        print(
+            f"{name:14} {s['n']:>3}  {s['recall']:6.3f} {s['all']:6.3f} {s['stored']:7.3f} "
+            f"{s['events_injected_mean']:9.1f} {s['share_of_store_mean']:6.3f} "
+            f"{s['profile_lines_mean']:10.1f}  {s['tokens_mean']:6.0f} / {s['tokens_p95']:.0f}"
+        )
+    print(f"{'unrelated':14} {'n':>3}  any event  events/q  share  profile/q  tokens mean/p95")
+    for name, s in result["unrelated"].items():
+        print(
+            f"{name:14} {s['n']:>3}  {s['any_event']:9.3f} {s['events_injected_mean']:9.1f} "
+            f"{s['share_of_store_mean']:6.3f} {s['profile_lines_mean']:10.1f}  "
+            f"{s['tokens_mean']:6.0f} / {s['tokens_p95']:.0f}"
+        )
+    for lang, lat in result["latency"].items():
+        print(
+            f"added latency, {lang} questions: p50 {lat['added_p50_ms']:.2f} ms, "
+            f"p99 {lat['added_p99_ms']:.2f} ms (n={lat['n']}; proxy p50 {lat['proxy_p50_ms']:.2f})"
+        )
+    leaks = result["targeted"]["all"]["foreign_lines"] + result["unrelated"]["all"]["foreign_lines"]
+    print(f"other users' lines injected: {leaks}; lines not read: {result['unread_lines']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="latency rounds over all asks")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/multilingual.json")
+    args = parser.parse_args()
+    result = run_header("multilingual") | measure(args)
+    report(result)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
