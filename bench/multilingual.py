@@ -18,10 +18,14 @@ fake upstream, paired, per question language.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# As `memory-proxy serve` does, before numpy loads: more BLAS threads spin against the event loop
+# (a 35 x 384 product took milliseconds on a busy machine).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import hashlib
@@ -186,11 +190,13 @@ def ask(
 
 def added_latency(
     proxy: httpx.Client, direct: httpx.Client, asks: list[tuple[Question, str]], repeats: int
-) -> dict[str, dict[str, float]]:
-    """Proxy minus direct, paired, per question language. Each request is a new conversation (a
-    distinct system message): a repeated one would be served from the conversation's blocks."""
+) -> tuple[dict[str, dict[str, float]], dict[tuple[str, str], float]]:
+    """Proxy minus direct in ms, paired: per question language, and the median per ask. Each
+    request is a new conversation (a distinct system message): a repeated one would be served
+    from the conversation's blocks."""
     added: dict[str, list[float]] = defaultdict(list)
     proxied: dict[str, list[float]] = defaultdict(list)
+    per_ask: dict[tuple[str, str], list[float]] = defaultdict(list)
     n = 0
     for _ in range(repeats):
         for question, user in asks:
@@ -211,7 +217,8 @@ def added_latency(
                 took[name] = time.perf_counter() - t0
             added[question.lang].append((took["proxy"] - took["direct"]) * 1000)
             proxied[question.lang].append(took["proxy"] * 1000)
-    return {
+            per_ask[question.id, user].append((took["proxy"] - took["direct"]) * 1000)
+    by_lang = {
         lang: {
             "n": len(values),
             "added_p50_ms": percentile(values, 50),
@@ -220,6 +227,7 @@ def added_latency(
         }
         for lang, values in sorted(added.items())
     }
+    return by_lang, {key: percentile(values, 50) for key, values in per_ask.items()}
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -240,8 +248,20 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 server.stop()
     finally:
         fake.stop()
-    shown = settings.model_dump(mode="json", exclude={"upstream_url", "data_dir"})
-    return {"proxy_code_sha256": digest, "settings": shown, **result}
+    return {
+        "proxy_code_sha256": digest,
+        "settings": without_keys(settings.model_dump(mode="json")),
+        **result,
+    }
+
+
+def without_keys(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings as measured, without credentials or this run's addresses."""
+    return {
+        name: without_keys(value) if isinstance(value, dict) else value
+        for name, value in settings.items()
+        if "key" not in name and name not in ("upstream_url", "data_dir", "host", "port")
+    }
 
 
 def run(
@@ -257,7 +277,9 @@ def run(
     unrelated = [r for r in rows if not r.targets]
     narrow = [r for r in targeted if len(r.targets) == 1]
     by_direction = {d: [r for r in targeted if r.direction == d] for d in DIRECTIONS}
-    latency = added_latency(proxy, direct, asks, args.repeats) if args.repeats else {}
+    latency, per_ask = (
+        added_latency(proxy, direct, asks, args.repeats) if args.repeats else ({}, {})
+    )
     return {
         "probes": {
             "events": len(EVENTS),
@@ -287,7 +309,13 @@ def run(
         "asks_without_memory": dict(Counter(r.direction for r in rows if not r.lines)),
         "latency": latency,
         "asks": [
-            {"q": r.question, "user": r.user, "events": r.events, "profile": r.profile}
+            {
+                "q": r.question,
+                "user": r.user,
+                "events": r.events,
+                "profile": r.profile,
+                "added_ms_p50": per_ask.get((r.question, r.user)),
+            }
             for r in rows
         ],
     }
