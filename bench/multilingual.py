@@ -30,6 +30,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse
 import hashlib
 import json
+import logging
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -306,6 +307,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="latency rounds over all asks")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/multilingual.json")
     args = parser.parse_args()
+    # Configured before the proxy starts, as `memory-proxy serve` does: else the first library to
+    # call basicConfig (the MCP server does, at INFO) logs every request of the run.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     result = run_header("multilingual") | measure(args)
     report(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
