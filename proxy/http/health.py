@@ -19,6 +19,10 @@ async def healthz(services: ServicesDep) -> dict[str, Any]:
     if services.memory is not None:
         memory["index_cache"] = services.memory.cache_stats()
         memory["row_format"] = services.row_format
+        model = services.memory.multilingual
+        memory["multilingual"] = (
+            "off" if model is None else ("loaded" if getattr(model, "loaded", True) else "idle")
+        )
     if services.writer is not None:
         memory["writer"] = services.writer.state()
         memory["backlog"] = services.writer.backlog()

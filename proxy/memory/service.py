@@ -22,6 +22,7 @@ import numpy as np
 
 from proxy.core.inject import line_cost
 from proxy.core.language import needs_multilingual
+from proxy.core.personal import about_the_user
 from proxy.core.records import Hit, Memory
 from proxy.core.scope import Scope
 from proxy.memory.embed.base import Embedder
@@ -29,7 +30,7 @@ from proxy.memory.recall.cache import IndexCache
 from proxy.memory.recall.compose import Budgets, Recalled, compose
 from proxy.memory.recall.followup import refers_back
 from proxy.memory.recall.index import MULTILINGUAL, PRIMARY, UserIndex
-from proxy.memory.recall.retrieval import SelectionParams, select
+from proxy.memory.recall.retrieval import WORLD_STANDOUT, SelectionParams, select
 from proxy.memory.reconcile import FactLike, WriteResult, event, memory_id, reconcile
 from proxy.memory.storage.history import History
 from proxy.memory.storage.protocol import Store
@@ -120,8 +121,16 @@ class MemoryService:
             return []  # nothing stored: skip the embedding model entirely
         space = self._space(index, query)
         vector = self._model(space).embed([query], "query")[0]
-        found = index.candidates(scope, vector, query, self.candidates, self.clock(), space)
-        params = params or self._selection(space)
+        found = index.view(
+            scope,
+            vector,
+            query,
+            self.candidates,
+            self.clock(),
+            space=space,
+            standout=space == MULTILINGUAL,
+        ).candidates
+        params = params or self._selection(space, query)
         if top_k is not None:
             params = replace(params, top_k=top_k)
         return select(found, params)
@@ -138,8 +147,12 @@ class MemoryService:
     def _model(self, space: str) -> Embedder:
         return self.multilingual if space == MULTILINGUAL and self.multilingual else self.embedder
 
-    def _selection(self, space: str) -> SelectionParams:
-        return self.multilingual_selection if space == MULTILINGUAL else self.selection
+    def _selection(self, space: str, query: str) -> SelectionParams:
+        if space != MULTILINGUAL:
+            return self.selection
+        if about_the_user(query):
+            return self.multilingual_selection
+        return replace(self.multilingual_selection, min_standout=WORLD_STANDOUT)
 
     def recall_blocking(
         self, scope: Scope, query: str, plan: RecallPlan, carried: frozenset[str] = frozenset()
@@ -162,12 +175,13 @@ class MemoryService:
             self.candidates,
             now,
             space=space,
+            standout=space == MULTILINGUAL,
             recent_since=(now - plan.recent_window).timestamp(),
             # Recent memories only for a message that refers back to something earlier.
             recent_limit=plan.recent_items if refers_back(query) else 0,
             session_limit=plan.session_items,
         )
-        hits = select(view.candidates, self._selection(space)) if asked else []
+        hits = select(view.candidates, self._selection(space, query)) if asked else []
         recalled = compose(
             profile=view.profile,
             session=view.session,

@@ -40,6 +40,10 @@ class E5Embedder:
         self._run_lock = threading.Lock()  # one engine handle: calls are serialised
         self._queries = QueryEmbeddings(self._run_queries, cache_size)
 
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
     def _engine(self) -> Any:
         if self._model is None:
             with self._load_lock:

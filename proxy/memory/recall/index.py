@@ -20,6 +20,7 @@ from datetime import datetime
 
 import numpy as np
 
+from proxy.core.language import needs_multilingual
 from proxy.core.records import Memory
 from proxy.core.scope import Scope
 from proxy.memory.recall.lexical import Bm25Index, tokenize
@@ -38,11 +39,10 @@ class Candidates:
     dense_rank: dict[int, int]  # position in `memories` -> rank among dense results (0 = best)
     lexical_rank: dict[int, int]
     lexical_coverage: dict[int, float]  # share of the query's keyword weight the memory matched
-    # Similarities of the query to every live memory in scope: their spread tells a memory that
-    # stands out from one that is merely as close as all the others (a model whose
-    # similarities sit in a narrow band needs that).
-    mean_similarity: float = 0.0
-    std_similarity: float = 0.0
+    # How far each candidate's similarity stands out from those of the user's other memories
+    # in its language (standard deviations; None: not computed). A model whose similarities
+    # sit in a narrow band, and favour text in the question's language, needs this.
+    standouts: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,7 @@ class UserIndex:
         self._space_rows: dict[str, int] = {}  # rows with a vector, per space
         self._active = np.zeros(0, dtype=bool)  # present and not superseded
         self._profile = np.zeros(0, dtype=bool)
+        self._foreign = np.zeros(0, dtype=bool)  # text the primary (English) model cannot place
         self._expires = np.full(0, math.inf)  # epoch seconds; inf = never
         self._occurred = np.zeros(0)  # epoch seconds
         self._session = np.full(0, -1, dtype=np.int32)
@@ -147,6 +148,7 @@ class UserIndex:
         active = memory.status == "active"
         self._active[row] = active
         self._profile[row] = memory.tier == "profile"
+        self._foreign[row] = needs_multilingual(memory.text)
         self._expires[row] = memory.expires_at.timestamp() if memory.expires_at else math.inf
         self._occurred[row] = memory.occurred_at.timestamp()
         self._session[row] = self._sessions.of(memory.scope.session_id)
@@ -181,6 +183,7 @@ class UserIndex:
             self._has[name] = np.concatenate([self._has[name], np.zeros(grow, dtype=bool)])
         self._active = np.concatenate([self._active, np.zeros(grow, dtype=bool)])
         self._profile = np.concatenate([self._profile, np.zeros(grow, dtype=bool)])
+        self._foreign = np.concatenate([self._foreign, np.zeros(grow, dtype=bool)])
         self._expires = np.concatenate([self._expires, np.full(grow, math.inf)])
         self._occurred = np.concatenate([self._occurred, np.zeros(grow)])
         self._session = np.concatenate([self._session, np.full(grow, -1, dtype=np.int32)])
@@ -297,6 +300,7 @@ class UserIndex:
         recent_since: float | None = None,
         recent_limit: int = 0,
         session_limit: int = 0,
+        standout: bool = False,
     ) -> RecallView:
         """Everything the tiers of one request choose from. The profile is the user's whole
         profile, narrowed by agent only: it holds across the user's sessions."""
@@ -309,6 +313,7 @@ class UserIndex:
             lexical = self._bm25.search(tokens, allowed=allowed, limit=limit) if mask.any() else []
             vectors = self._spaces.get(space, self._spaces[PRIMARY])
             has = self._has.get(space, self._has[PRIMARY])[:n].copy()
+            foreign = self._foreign[:n].copy()
             memories_ref = self._memories
             profile_rows = np.flatnonzero(user_wide & self._profile[:n])
             # Recent and session memories respect the request's session narrowing; only the
@@ -329,14 +334,16 @@ class UserIndex:
         )
         dense_mask = mask & has
         dense_rows: list[int] = []
-        mean = std = 0.0
+        z: np.ndarray | None = None
         if query_vector is not None and dense_mask.any():
-            scoped = np.where(dense_mask, sims, -np.inf)
+            # Ranked by standout where asked: the multilingual model puts any text in the
+            # question's language above the others, the one that answers it included or not.
+            z = _standouts(sims, dense_mask, foreign) if standout else None
+            score = z if z is not None else sims
+            scoped = np.where(dense_mask, score, -np.inf)
             top = min(limit, int(dense_mask.sum()))
             order = np.argpartition(-scoped, top - 1)[:top]
             dense_rows = [int(row) for row in order[np.argsort(-scoped[order])]]
-            live = sims[dense_mask]
-            mean, std = float(live.mean()), float(live.std())
         picked = [
             row
             for row in dict.fromkeys([*dense_rows, *(doc for doc, _, _ in lexical)])
@@ -350,8 +357,7 @@ class UserIndex:
             dense_rank={position[row]: rank for rank, row in enumerate(dense_rows)},
             lexical_rank={position[doc]: rank for rank, (doc, _, _) in enumerate(lexical)},
             lexical_coverage={position[doc]: coverage for doc, _, coverage in lexical},
-            mean_similarity=mean,
-            std_similarity=std,
+            standouts=None if z is None else np.where(dense_mask[picked], z[picked], -np.inf),
         )
         return RecallView(
             candidates=candidates,
@@ -363,6 +369,21 @@ class UserIndex:
             recent=_present(memories_ref, recent_rows),
             session=_present(memories_ref, session_rows),
         )
+
+
+def _standouts(sims: np.ndarray, mask: np.ndarray, foreign: np.ndarray) -> np.ndarray:
+    """Each row's similarity above the median of its language group (English or not; a group
+    of fewer than 3 rows is centred on everyone's median), in standard deviations of all the
+    rows so centred: the median is robust in a small group, the spread is pooled."""
+    centred = np.zeros(len(sims))
+    everyone = float(np.median(sims[mask]))
+    for group in (foreign, ~foreign):
+        rows = mask & group
+        if rows.any():
+            centre = float(np.median(sims[rows])) if rows.sum() >= 3 else everyone
+            centred[rows] = sims[rows] - centre
+    spread = float(centred[mask].std()) or 1.0
+    return np.where(mask, centred / spread, -np.inf)
 
 
 def _newest(occurred: np.ndarray, mask: np.ndarray, limit: int, since: float | None) -> list[int]:
