@@ -719,3 +719,19 @@ def test_the_memory_routes_are_documented(proxy: Proxy) -> None:
     assert "AdminKey" in components["securitySchemes"]
     assert "application/x-ndjson" in paths["/memories/import"]["post"]["requestBody"]["content"]
     assert proxy.http.get("/docs").status_code == 200
+
+
+def test_metadata_removed_by_an_update_stays_removed_after_a_restart(
+    make_proxy: ProxyFactory, tmp_path: Path
+) -> None:
+    """chromadb merges metadata on upsert: a key the update dropped must be deleted on disk."""
+    data_dir = tmp_path / "kept"
+    first = make_proxy(data_dir=data_dir)
+    memory = create(
+        first.http, "mo", "I grow chillies on my balcony.", metadata={"a": "1", "b": "2"}
+    )
+    changed = first.http.patch(f"/memories/{memory['id']}", json={"metadata": {"a": "1"}})
+    assert changed.json()["metadata"] == {"a": "1"}
+    first.server.stop()
+    again = make_proxy(data_dir=data_dir)
+    assert again.http.get(f"/memories/{memory['id']}").json()["metadata"] == {"a": "1"}

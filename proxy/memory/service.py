@@ -323,6 +323,9 @@ class MemoryService:
             other = self.multilingual.embed([updated.text], "passage")[0]
         with self._unit() as unit:
             self._stage(index, unit, [updated], vector[None, :], other)
+            lost = set(memory.metadata) - set(updated.metadata)
+            if lost:
+                unit.upsert([updated], vector[None, :], dropped={updated.id: lost})
             unit.record(
                 [event(updated, "UPDATE", memory.text, now, source=source, extractor="api")]
             )
@@ -463,8 +466,8 @@ class MemoryService:
             yield unit
             for user_id, ids in unit.deletes_by_user().items():
                 self.store.delete(user_id, ids)
-            memories, vectors, others = unit.upserts()
-            self.store.upsert(memories, vectors, others)
+            rows = unit.upserts()
+            self.store.upsert(rows.memories, rows.vectors, rows.multilingual, rows.dropped)
             self.history.record(unit.events)
         except BaseException:
             for user_id in unit.users:

@@ -7,12 +7,20 @@ added then forgotten in one unit is never stored."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from proxy.core.records import Event, Memory
 
-__all__ = ["UnitOfWork"]
+__all__ = ["UnitOfWork", "Upserts"]
+
+
+class Upserts(NamedTuple):
+    memories: list[Memory]
+    vectors: np.ndarray
+    multilingual: dict[str, np.ndarray | None]
+    dropped: dict[str, set[str]]
 
 
 class UnitOfWork:
@@ -20,6 +28,7 @@ class UnitOfWork:
         self._ops: dict[str, tuple[str, Memory | None, np.ndarray | None]] = {}
         # memory id -> its multilingual vector (None: drop it), for rows that set or drop one
         self._multilingual: dict[str, np.ndarray | None] = {}
+        self._dropped: dict[str, set[str]] = {}  # memory id -> metadata keys it lost
         self._on_first_touch = on_first_touch  # e.g. keep the user's index from eviction
         self.events: list[Event] = []
         self.users: set[str] = set()
@@ -34,7 +43,10 @@ class UnitOfWork:
         memories: Sequence[Memory],
         vectors: np.ndarray,
         multilingual: Mapping[str, np.ndarray | None] | None = None,
+        dropped: Mapping[str, set[str]] | None = None,
     ) -> None:
+        for memory_id, keys in (dropped or {}).items():
+            self._dropped.setdefault(memory_id, set()).update(keys)
         for memory, vector in zip(memories, vectors, strict=True):
             self._touch(memory.scope.user_id)
             self._ops.pop(memory.id, None)  # re-inserted last: the unit keeps write order
@@ -58,11 +70,13 @@ class UnitOfWork:
                 out.setdefault(user_id, []).append(memory_id)
         return out
 
-    def upserts(self) -> tuple[list[Memory], np.ndarray, dict[str, np.ndarray | None]]:
-        """What to store: memories, their primary vectors, and the multilingual vectors set."""
+    def upserts(self) -> Upserts:
+        """What to store: memories, their primary vectors, the multilingual vectors set and the
+        metadata keys dropped."""
         kept = [(m, v) for _, m, v in self._ops.values() if m is not None and v is not None]
         if not kept:
-            return [], np.zeros((0, 0), dtype=np.float32), {}
+            return Upserts([], np.zeros((0, 0), dtype=np.float32), {}, {})
         ids = {m.id for m, _ in kept}
         extra = {i: v for i, v in self._multilingual.items() if i in ids}
-        return [m for m, _ in kept], np.stack([v for _, v in kept]), extra
+        dropped = {i: keys for i, keys in self._dropped.items() if i in ids}
+        return Upserts([m for m, _ in kept], np.stack([v for _, v in kept]), extra, dropped)

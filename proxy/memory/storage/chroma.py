@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -246,10 +246,12 @@ class ChromaStore:
         memories: Sequence[Memory],
         vectors: np.ndarray,
         multilingual: Mapping[str, np.ndarray | None] | None = None,
+        dropped: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         """Store memories with their primary vectors; `multilingual` (memory id -> vector, or
         None to drop it) sets their vector of the multilingual model, kept in the row's
-        metadata (a row without one keeps what it had: chromadb merges metadata)."""
+        metadata (a row without one keeps what it had: chromadb merges metadata); `dropped`
+        (memory id -> keys) removes metadata keys a memory no longer has."""
         if not memories:
             return
         vectors = np.asarray(vectors, dtype=np.float32)
@@ -266,7 +268,12 @@ class ChromaStore:
                 embeddings=vectors[rows],
                 documents=[memories[i].text for i in rows],
                 metadatas=[
-                    with_vector(to_metadata(memories[i]), extra, memories[i].id) for i in rows
+                    with_vector(
+                        to_metadata(memories[i], (dropped or {}).get(memories[i].id, ())),
+                        extra,
+                        memories[i].id,
+                    )
+                    for i in rows
                 ],
             )
 

@@ -3,7 +3,7 @@ chromadb (proxy/memory/storage/chroma.py implements it; tests use the real one).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -25,6 +25,7 @@ class Store(Protocol):
         memories: Sequence[Memory],
         vectors: np.ndarray,
         multilingual: Mapping[str, np.ndarray | None] | None = None,
+        dropped: Mapping[str, Iterable[str]] | None = None,
     ) -> None: ...
 
     def load_user(self, user_id: str) -> tuple[list[Memory], np.ndarray]: ...

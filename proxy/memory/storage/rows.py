@@ -8,7 +8,7 @@ here, the way the migration of such stores derives them (proxy/memory/storage/mi
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +36,9 @@ def _dt(value: Any) -> datetime:
     return from_timestamp(value)
 
 
-def to_metadata(memory: Memory) -> dict[str, Any]:
+def to_metadata(memory: Memory, dropped: Iterable[str] = ()) -> dict[str, Any]:
+    """The row's metadata. chromadb merges metadata on upsert, so keys the memory's own
+    metadata lost (`dropped`) are written as None, which removes them."""
     metadata: dict[str, Any] = {
         "user_id": memory.scope.user_id,
         "session_id": memory.scope.session_id or "",
@@ -52,6 +54,9 @@ def to_metadata(memory: Memory) -> dict[str, Any]:
         "tier": memory.tier,
         "attribute": memory.attribute or "",
     }
+    for key in dropped:
+        if key not in memory.metadata:
+            metadata[f"m.{key}"] = None
     for key, value in memory.metadata.items():
         metadata[f"m.{key}"] = value
     return metadata
