@@ -88,6 +88,7 @@ def make_proxy(
     def factory(*, own_embedder: bool = False, **overrides: Any) -> Proxy:
         settings_args: dict[str, Any] = {
             "upstream_url": f"{upstream.url}/v1",  # type: ignore[attr-defined]
+            "anthropic_upstream_url": upstream.url,  # type: ignore[attr-defined]
             "data_dir": tmp_path / f"data{len(started)}",
             **overrides,
         }
