@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote, unquote_to_bytes
 
-__all__ = ["USER_PREFIX", "forwarded_query", "split_user_path"]
+__all__ = ["USER_PREFIX", "decoded_path", "forwarded_query", "split_user_path"]
 
 USER_PREFIX = b"/u/"
 QUERY_USER = "user_id"

@@ -11,6 +11,7 @@ __all__ = [
     "SseEvents",
     "StreamAnswer",
     "answer_of",
+    "json_object",
     "stream_error_event",
 ]
 
