@@ -54,8 +54,11 @@ def test_the_zero_code_recipe_with_langchain(
     for use_responses_api, fact in facts.items():  # chat completions, then the Responses API
         llm = ChatOpenAI(model="gpt-fake", use_responses_api=use_responses_api, max_retries=0)
         llm.invoke(fact)
+        llm.root_client.close()
     assert sorted(remembered(proxy, "bob")) == sorted(facts.values())
-    ChatOpenAI(model="gpt-fake", use_responses_api=True).invoke("How many brothers do I have?")
+    llm = ChatOpenAI(model="gpt-fake", use_responses_api=True)
+    llm.invoke("How many brothers do I have?")
+    llm.root_client.close()
     assert "brothers" in upstream.last("/v1/responses").instructions()
 
 

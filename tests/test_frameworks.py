@@ -114,6 +114,7 @@ def test_langchain_chat_openai_on_the_responses_api(
     assert "harp" in remembered(proxy, user)
 
     llm.invoke([("system", "Answer briefly."), ("human", "Which instrument, the harp?")])
+    llm.root_client.close()
     sent = upstream.last(RESPONSES).json
     assert "I am learning to play the harp." in (sent.get("instructions") or "")
     assert sent["input"][0]["role"] == "system"  # LangChain's own system message is untouched

@@ -135,8 +135,11 @@ class MessagesAnswer:
 
     def feed(self, chunk: bytes) -> None:
         for name, data in self._events.feed(chunk):
-            if name == "ping":
+            if name == "message_stop":
+                self.done = True
                 continue
+            if name is not None and name not in ("content_block_delta", "error"):
+                continue  # only deltas and errors are parsed: the answer, and the end
             payload = json_object(data)
             if payload is None:
                 continue

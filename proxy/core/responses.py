@@ -27,6 +27,7 @@ QUERY_CHARS = 2000  # long pastes add noise to the search, as for chat
 TEXT_PARTS = ("input_text", "text")
 # The events after which a stream is over, as the API ends it (no [DONE] on this API).
 TERMINAL_EVENTS = ("response.completed", "response.incomplete", "response.failed")
+READ_EVENTS = frozenset({"response.output_text.delta", "error", *TERMINAL_EVENTS})
 
 
 @dataclass(frozen=True)
@@ -104,13 +105,17 @@ def answer_of(response: Any) -> str:
 
 class ResponsesAnswer:
     """Feed raw Responses stream bytes in any chunking: the answer from the
-    `response.output_text.delta` events, or from `response.completed` once it came."""
+    `response.output_text.delta` events, or from `response.completed` once it came.
+
+    Only the events that carry the answer or end the stream are parsed: the others (created,
+    in_progress, the added/done events) carry whole response and item objects and are most of the
+    bytes. The last event is kept as it came, for the sequence number of a cut stream's error."""
 
     def __init__(self) -> None:
         self._events = SseEvents()
         self._deltas: list[str] = []
         self._final: str | None = None
-        self._last_sequence = -1
+        self._last_data = b""
         self.done = False
         self.error: dict[str, Any] | None = None
 
@@ -120,17 +125,20 @@ class ResponsesAnswer:
 
     def feed(self, chunk: bytes) -> None:
         for name, data in self._events.feed(chunk):
+            if data:
+                self._last_data = data
+            if name is not None and name not in READ_EVENTS:
+                continue
             payload = json_object(data)
             if payload is not None:
                 self._event(payload.get("type") or name, payload)
 
     def error_event(self, message: str, code: str) -> bytes:
-        return stream_error_event(message, code, self._last_sequence + 1)
+        last = json_object(self._last_data) or {}
+        sequence = last.get("sequence_number")
+        return stream_error_event(message, code, sequence + 1 if isinstance(sequence, int) else 0)
 
     def _event(self, kind: Any, payload: dict[str, Any]) -> None:
-        sequence = payload.get("sequence_number")
-        if isinstance(sequence, int) and sequence > self._last_sequence:
-            self._last_sequence = sequence
         if kind == "response.output_text.delta":
             delta = payload.get("delta")
             if isinstance(delta, str):
