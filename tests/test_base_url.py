@@ -20,6 +20,13 @@ from tests.raw_upstream import Connection, RawUpstream
 ASK = [{"role": "user", "content": "Where do I live, Lisbon?"}]
 
 
+@pytest.fixture
+def proxy(make_proxy: ProxyFactory) -> Proxy:
+    """Memory in the standing instructions (the system placement), where these tests look for
+    it; the cache-aware placement's turn blocks are tested in test_responses/test_messages."""
+    return make_proxy(inject={"placement": "system"})
+
+
 def remembered(proxy: Proxy, user: str) -> list[str]:
     proxy.flush()
     return [m["text"] for m in proxy.memories(user)]
@@ -54,11 +61,9 @@ def test_the_zero_code_recipe_with_langchain(
     for use_responses_api, fact in facts.items():  # chat completions, then the Responses API
         llm = ChatOpenAI(model="gpt-fake", use_responses_api=use_responses_api, max_retries=0)
         llm.invoke(fact)
-        llm.root_client.close()
     assert sorted(remembered(proxy, "bob")) == sorted(facts.values())
     llm = ChatOpenAI(model="gpt-fake", use_responses_api=True)
     llm.invoke("How many brothers do I have?")
-    llm.root_client.close()
     assert "brothers" in upstream.last("/v1/responses").instructions()
 
 

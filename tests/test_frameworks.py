@@ -19,10 +19,17 @@ from agents import (
 from langchain_openai import ChatOpenAI
 from openai import AsyncOpenAI
 
-from tests.conftest import Proxy
+from tests.conftest import Proxy, ProxyFactory
 from tests.fake_upstream import FakeUpstream
 
 RESPONSES = "/v1/responses"
+
+
+@pytest.fixture
+def proxy(make_proxy: ProxyFactory) -> Proxy:
+    """Memory in the standing instructions (the system placement), where these tests look for
+    it; the cache-aware placement's turn blocks are tested in test_responses/test_messages."""
+    return make_proxy(inject={"placement": "system"})
 
 
 def remembered(proxy: Proxy, user: str) -> str:
@@ -114,7 +121,6 @@ def test_langchain_chat_openai_on_the_responses_api(
     assert "harp" in remembered(proxy, user)
 
     llm.invoke([("system", "Answer briefly."), ("human", "Which instrument, the harp?")])
-    llm.root_client.close()
     sent = upstream.last(RESPONSES).json
     assert "I am learning to play the harp." in (sent.get("instructions") or "")
     assert sent["input"][0]["role"] == "system"  # LangChain's own system message is untouched

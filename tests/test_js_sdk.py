@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Proxy
+from tests.conftest import Proxy, ProxyFactory
 from tests.fake_upstream import FakeUpstream
 
 JS_DIR = Path(__file__).parent / "js"
@@ -22,6 +22,13 @@ pytestmark = pytest.mark.skipif(
     shutil.which("node") is None or not (JS_DIR / "node_modules" / "ai").is_dir(),
     reason="needs node and `npm ci --prefix tests/js` (.ci/run does both)",
 )
+
+
+@pytest.fixture
+def proxy(make_proxy: ProxyFactory) -> Proxy:
+    """Memory in the standing instructions (the system placement), where these tests look for
+    it; the cache-aware placement's turn blocks are tested in test_responses/test_messages."""
+    return make_proxy(inject={"placement": "system"})
 
 
 def test_the_js_sdk_works_through_the_proxy(proxy: Proxy) -> None:

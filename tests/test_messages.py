@@ -14,6 +14,13 @@ from tests.fake_upstream import FakeUpstream
 MESSAGES = "/v1/messages"
 
 
+@pytest.fixture
+def proxy(make_proxy: ProxyFactory) -> Proxy:
+    """Memory in the standing instructions (the system placement), where these tests look for
+    it; the cache-aware placement's turn blocks are tested in test_responses/test_messages."""
+    return make_proxy(inject={"placement": "system"})
+
+
 def say(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
 

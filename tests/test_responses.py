@@ -8,10 +8,17 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import Proxy
+from tests.conftest import Proxy, ProxyFactory
 from tests.fake_upstream import FakeUpstream
 
 RESPONSES = "/v1/responses"
+
+
+@pytest.fixture
+def proxy(make_proxy: ProxyFactory) -> Proxy:
+    """Memory in the standing instructions (the system placement), where these tests look for
+    it; the cache-aware placement's turn blocks are tested in test_responses/test_messages."""
+    return make_proxy(inject={"placement": "system"})
 
 
 def remembered(proxy: Proxy, user: str) -> str:
