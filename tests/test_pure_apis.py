@@ -97,15 +97,15 @@ def test_responses_bad_fields(body: dict, param: str) -> None:
 
 
 def test_system_block_goes_into_instructions() -> None:
-    placed = responses.place_blocks({"input": "hi"}, "MEM", None)
+    placed = responses.place_blocks({"input": "hi"}, "MEM", {})
     assert placed == {"input": "hi", "instructions": "MEM"}
-    placed = responses.place_blocks({"input": "hi", "instructions": "Be brief."}, "MEM", None)
+    placed = responses.place_blocks({"input": "hi", "instructions": "Be brief."}, "MEM", {})
     assert placed["instructions"] == "Be brief.\n\nMEM"
-    assert responses.place_blocks({"input": "hi"}, None, None) == {"input": "hi"}
+    assert responses.place_blocks({"input": "hi"}, None, {}) == {"input": "hi"}
 
 
 def test_turn_block_opens_the_last_user_message() -> None:
-    placed = responses.place_blocks({"input": "hi"}, None, "TURN")
+    placed = responses.place_blocks({"input": "hi"}, None, {0: "TURN"})
     assert placed["input"] == [
         {
             "type": "message",
@@ -124,20 +124,26 @@ def test_turn_block_opens_the_last_user_message() -> None:
         call,
     ]
     body = {"input": items}
-    placed = responses.place_blocks(body, "SYS", "TURN")
+    placed = responses.place_blocks(body, "SYS", {}, "TURN")  # no index: the last user message
     assert placed["input"][0] == items[0] and placed["input"][2] is call
     assert placed["input"][1]["content"] == [{"type": "input_text", "text": "TURN"}, image]
     assert placed["instructions"] == "SYS"
     assert body["input"][1]["content"] == [image]  # the caller's body is not changed
 
 
-def test_turn_block_without_a_user_message_joins_the_instructions() -> None:
+def test_blocks_go_where_their_index_says() -> None:
     output = {"type": "function_call_output", "call_id": "c", "output": "x"}
-    placed = responses.place_blocks(
-        {"input": [output], "previous_response_id": "r", "instructions": "I"}, "SYS", "TURN"
-    )
-    assert placed["input"] == [output]
-    assert placed["instructions"] == "I\n\nSYS\n\nTURN"
+    items = [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}, output]
+    placed = responses.place_blocks({"input": items}, None, {0: "OLD", 1: "NEW"})
+    assert [i.get("content") for i in placed["input"][:2]] == [
+        [{"type": "input_text", "text": "OLD"}, {"type": "input_text", "text": "a"}],
+        [{"type": "input_text", "text": "NEW"}, {"type": "input_text", "text": "b"}],
+    ]
+    assert placed["input"][2] is output
+    held = {"input": [output], "previous_response_id": "r"}
+    assert responses.conversation_of(held) is None
+    assert not responses.has_user_message(held)
+    assert responses.conversation_of({"input": "hi"}) == [{"role": "user", "content": "hi"}]
 
 
 # --- Responses: answers ------------------------------------------------------------------------
@@ -197,17 +203,22 @@ def test_anthropic_turn_and_query() -> None:
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "x"}]},
     ]
     assert anthropic.query_text(messages) == "Weather where I live?"
+    assert [m["role"] for m in anthropic.conversation_view(messages)] == [
+        "user",
+        "assistant",
+        "tool",
+    ]
     assert anthropic.new_user_turn(messages) == ""
     assert anthropic.new_user_turn(messages[:1]) == "Weather where I live?"
 
 
 def test_anthropic_system_placement() -> None:
     body = {"messages": [{"role": "user", "content": "hi"}]}
-    assert anthropic.place_blocks(body, body["messages"], "MEM", None)["system"] == "MEM"
-    placed = anthropic.place_blocks({**body, "system": "S"}, body["messages"], "MEM", None)
+    assert anthropic.place_blocks(body, body["messages"], "MEM", {})["system"] == "MEM"
+    placed = anthropic.place_blocks({**body, "system": "S"}, body["messages"], "MEM", {})
     assert placed["system"] == "S\n\nMEM"
     cached = [{"type": "text", "text": "S", "cache_control": {"type": "ephemeral"}}]
-    placed = anthropic.place_blocks({**body, "system": cached}, body["messages"], "MEM", None)
+    placed = anthropic.place_blocks({**body, "system": cached}, body["messages"], "MEM", {})
     assert placed["system"] == [*cached, {"type": "text", "text": "MEM"}]
 
 
@@ -219,10 +230,10 @@ def test_anthropic_turn_block_comes_after_tool_results() -> None:
         {"role": "assistant", "content": "ok"},
         {"role": "user", "content": [result, text]},
     ]
-    placed = anthropic.place_blocks({"messages": messages}, messages, None, "TURN")
+    placed = anthropic.place_blocks({"messages": messages}, messages, None, {2: "TURN"})
     assert placed["messages"][:2] == messages[:2]
     assert placed["messages"][2]["content"] == [result, {"type": "text", "text": "TURN"}, text]
-    placed = anthropic.place_blocks({"messages": messages[:1]}, messages[:1], None, "TURN")
+    placed = anthropic.place_blocks({"messages": messages[:1]}, messages[:1], None, {0: "TURN"})
     assert placed["messages"][0]["content"] == [
         {"type": "text", "text": "TURN"},
         {"type": "text", "text": "first"},

@@ -15,6 +15,7 @@ from proxy.core.sse import SseEvents, json_object
 __all__ = [
     "MessagesAnswer",
     "answer_of",
+    "conversation_view",
     "is_anthropic_call",
     "new_user_turn",
     "place_blocks",
@@ -86,30 +87,40 @@ def new_user_turn(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
+def conversation_view(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages as recall reads a conversation: a user message that carries only tool
+    results becomes a "tool" message, as chat has them, so the user's turn is the last message
+    with their own words (one entry per message: indices stay those of `messages`)."""
+    return [
+        {**message, "role": "tool"}
+        if message.get("role") == "user" and _only_tool_results(message.get("content"))
+        else message
+        for message in messages
+    ]
+
+
 def place_blocks(
     body: dict[str, Any],
     messages: list[dict[str, Any]],
     system_block: str | None,
-    turn_block: str | None,
+    turn_blocks: Mapping[int, str],
 ) -> dict[str, Any]:
-    """The body with `system_block` joined to `system`, and `turn_block` as a text block at the
-    start of the last user message (after its tool results, which must come first).
+    """The body with `system_block` joined to `system`, and each of `turn_blocks` (message
+    index -> block) as a text block at the start of that user message, after its tool results
+    (which must come first).
 
     `system` as blocks gets a block of its own at the end, after the client's last
     `cache_control` breakpoint: the blocks it caches are not changed, so their cached prefix
     stays valid. A string `system` (which cannot carry a breakpoint) gets the block appended."""
     placed = dict(body)
-    system_extra = [block for block in (system_block,) if block]
-    if turn_block:
-        index = _last_user(messages)
-        if index is None:
-            system_extra.append(turn_block)
-        else:
-            updated = list(messages)
-            updated[index] = _with_text_first(messages[index], turn_block)
-            placed["messages"] = updated
-    if system_extra:
-        placed["system"] = _joined_system(body.get("system"), "\n\n".join(system_extra))
+    if turn_blocks:
+        updated = list(messages)
+        for index, block in turn_blocks.items():
+            if 0 <= index < len(updated):
+                updated[index] = _with_text_first(updated[index], block)
+        placed["messages"] = updated
+    if system_block:
+        placed["system"] = _joined_system(body.get("system"), system_block)
     return placed
 
 
@@ -165,11 +176,12 @@ def stream_error_event(message: str, type_: str = "api_error") -> bytes:
     return b"event: error\ndata: " + json.dumps(payload).encode() + b"\n\n"
 
 
-def _last_user(messages: list[dict[str, Any]]) -> int | None:
-    for index in range(len(messages) - 1, -1, -1):
-        if messages[index].get("role") == "user":
-            return index
-    return None
+def _only_tool_results(content: Any) -> bool:
+    return (
+        isinstance(content, list)
+        and bool(content)
+        and all(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+    )
 
 
 def _with_text_first(message: dict[str, Any], text: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ any item type added later pass as they came.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ __all__ = [
     "ResponsesAnswer",
     "ResponsesTurn",
     "answer_of",
+    "conversation_of",
+    "has_user_message",
     "place_blocks",
     "read_turn",
     "stream_error_event",
@@ -59,26 +62,59 @@ def read_turn(body: dict[str, Any]) -> ResponsesTurn:
     return ResponsesTurn(query=query, new_turn=new_turn)
 
 
+def conversation_of(body: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The conversation the client resent, for the cache-aware placement: the input items (a
+    string input is one user message); None when the server holds the history
+    (`previous_response_id`, `conversation`) or there is no input."""
+    if body.get("previous_response_id") or body.get("conversation"):
+        return None
+    items = _input_items(body.get("input"))
+    if isinstance(items, str):
+        return [{"role": "user", "content": items}]
+    return items or None
+
+
+def has_user_message(body: dict[str, Any]) -> bool:
+    items = _input_items(body.get("input"))
+    return isinstance(items, str) or any(_is_user_message(item) for item in items)
+
+
 def place_blocks(
-    body: dict[str, Any], system_block: str | None, turn_block: str | None
+    body: dict[str, Any],
+    system_block: str | None,
+    turn_blocks: Mapping[int, str],
+    turn_block: str | None = None,
 ) -> dict[str, Any]:
-    """The body with `system_block` appended to `instructions` (created when absent) and
-    `turn_block` as an `input_text` part at the start of the last user message item (a string
-    input becomes one user message holding both parts). With no user message in the input (a
-    tool result sent after `previous_response_id`), the turn block joins the instructions."""
+    """The body with `system_block` appended to `instructions` (created when absent), and each
+    of `turn_blocks` (input item index -> block; a string input is item 0) as an `input_text`
+    part at the start of that user message. `turn_block`, without an index (the server holds
+    the history), goes to the last user message of the input. A string input with a block
+    becomes one user message holding both parts."""
     placed = dict(body)
-    extra_instructions = [block for block in (system_block,) if block]
-    if turn_block:
-        placed_input = _with_turn_block(body.get("input"), turn_block)
-        if placed_input is None:
-            extra_instructions.append(turn_block)
-        else:
-            placed["input"] = placed_input
-    if extra_instructions:
+    value = body.get("input")
+    items: list[Any] | None = (
+        [{"type": "message", "role": "user", "content": value}]
+        if isinstance(value, str)
+        else value
+        if isinstance(value, list)
+        else None
+    )
+    blocks = dict(turn_blocks)
+    if turn_block and items is not None:
+        last = _last_user(items)
+        if last is not None:
+            blocks[last] = turn_block
+    if blocks and items is not None:
+        updated = list(items)
+        for index, block in blocks.items():
+            if 0 <= index < len(updated) and isinstance(updated[index], dict):
+                updated[index] = _with_text_first(updated[index], block)
+        placed["input"] = updated
+    if system_block:
         current = body.get("instructions")
-        if isinstance(current, str) and current:
-            extra_instructions.insert(0, current)
-        placed["instructions"] = "\n\n".join(extra_instructions)
+        placed["instructions"] = (
+            f"{current}\n\n{system_block}" if isinstance(current, str) and current else system_block
+        )
     return placed
 
 
@@ -200,27 +236,20 @@ def _capped(text: str) -> str:
     return text[: QUERY_CHARS * 2].strip()[:QUERY_CHARS]
 
 
-def _with_turn_block(value: Any, block: str) -> list[Any] | None:
-    part = {"type": "input_text", "text": block}
-    if isinstance(value, str):
-        return [
-            {
-                "type": "message",
-                "role": "user",
-                "content": [part, {"type": "input_text", "text": value}],
-            }
-        ]
-    if not isinstance(value, list):
-        return None
-    for index in range(len(value) - 1, -1, -1):
-        item = value[index]
-        if isinstance(item, dict) and _is_user_message(item):
-            content = item.get("content")
-            if isinstance(content, str):
-                parts = [part, {"type": "input_text", "text": content}]
-            elif isinstance(content, list):
-                parts = [part, *content]
-            else:
-                parts = [part]
-            return [*value[:index], {**item, "content": parts}, *value[index + 1 :]]
+def _last_user(items: list[Any]) -> int | None:
+    for index in range(len(items) - 1, -1, -1):
+        if isinstance(items[index], dict) and _is_user_message(items[index]):
+            return index
     return None
+
+
+def _with_text_first(item: dict[str, Any], block: str) -> dict[str, Any]:
+    part = {"type": "input_text", "text": block}
+    content = item.get("content")
+    if isinstance(content, str):
+        parts = [part, {"type": "input_text", "text": content}]
+    elif isinstance(content, list):
+        parts = [part, *content]
+    else:
+        parts = [part]
+    return {**item, "content": parts}

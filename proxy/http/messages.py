@@ -10,6 +10,7 @@ from starlette.responses import Response
 from proxy.core.anthropic import (
     MessagesAnswer,
     answer_of,
+    conversation_view,
     new_user_turn,
     place_blocks,
     query_text,
@@ -30,9 +31,12 @@ async def create_message(request: Request, services: ServicesDep) -> Response:
     body = parse_body(raw)
     messages = validate_request(body)
     request_scope = resolve_scope(request.headers, body, request.query_params, path_user(request))
-    result = await recall(services, request_scope, query_text(messages))
-    if result.system_block is not None or result.turn_block is not None:
-        raw = encode_body(place_blocks(body, messages, result.system_block, result.turn_block))
+    result = await recall(
+        services, request_scope, query_text(messages), conversation_view(messages)
+    )
+    if result.changes:
+        placed = place_blocks(body, messages, result.system_block, result.turn_blocks())
+        raw = encode_body(placed)
     turn = Turn(request_scope, new_user_turn(messages), result)
     return await forward_turn(
         services, services.anthropic, request, "v1/messages", raw, turn, MESSAGES

@@ -7,7 +7,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from proxy.core.responses import ResponsesAnswer, answer_of, place_blocks, read_turn
+from proxy.core.responses import (
+    ResponsesAnswer,
+    answer_of,
+    conversation_of,
+    has_user_message,
+    place_blocks,
+    read_turn,
+)
 from proxy.core.scope import resolve_scope
 from proxy.deps import ServicesDep
 from proxy.http.forward import Turn, WireFormat, forward_turn, path_user
@@ -23,9 +30,19 @@ async def create_response(request: Request, services: ServicesDep) -> Response:
     body = parse_body(raw)
     read = read_turn(body)
     request_scope = resolve_scope(request.headers, body, request.query_params, path_user(request))
-    result = await recall(services, request_scope, read.query)
-    if result.system_block is not None or result.turn_block is not None:
-        raw = encode_body(place_blocks(body, result.system_block, result.turn_block))
+    conversation = conversation_of(body)
+    result = await recall(
+        services, request_scope, read.query, conversation, carries_turn=has_user_message(body)
+    )
+    if result.changes:
+        # With a resent conversation recall gives every block its index (those of earlier
+        # requests come back where they were); with a server-held history, only this turn's.
+        placed = (
+            place_blocks(body, result.system_block, result.turn_blocks())
+            if conversation is not None
+            else place_blocks(body, result.system_block, {}, result.turn_block)
+        )
+        raw = encode_body(placed)
     turn = Turn(request_scope, read.new_turn, result)
     upstream = services.upstream
     return await forward_turn(services, upstream, request, "responses", raw, turn, RESPONSES)
