@@ -1,4 +1,5 @@
-"""Proxy overhead benchmark (docs/bench.md §2): what the proxy adds to a chat call's latency.
+"""Proxy overhead benchmark (docs/bench.md §2): what the proxy adds to a model call's latency, for
+each API it gives memory to: Chat Completions, the Responses API and Anthropic Messages.
 
 The fake upstream and the proxy run as separate processes (so the load generator here shares no
 GIL with them); the same chat request is sent straight to the upstream and through the proxy,
@@ -8,6 +9,7 @@ and 10k stored memories, non-streaming and streaming.
 
     python bench/overhead.py            # full run (seeds the memory users once, then cached)
     python bench/overhead.py --quick --skip-10k   # a fast smoke run
+    python bench/overhead.py --apis chat,responses,messages --scenarios off,mem-1k --skip-10k
 
 Results: a table on stdout and bench/results/overhead.json. Absolute times depend on the
 machine; the ratios between direct and proxied calls in one run are what count.
@@ -19,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import itertools
 import json
 import os
 import random
@@ -52,6 +55,12 @@ DEFAULT_DATA = Path(tempfile.gettempdir()) / "memory-proxy-bench" / "overhead-da
 MODEL = "gpt-4.1-mini"
 QUESTION = "Which cities did I visit in 2019?"
 SYSTEM = "You are a helpful assistant. Answer briefly."
+# The APIs measured: the route, and the same question as each API asks it.
+APIS = {
+    "chat": "/v1/chat/completions",
+    "responses": "/v1/responses",
+    "messages": "/v1/messages",
+}
 # ~200 characters: the fake upstream splits it into 20 content chunks when streaming.
 ANSWER = (
     "You visited several cities that year, according to what you told me earlier; the ones I "
@@ -155,7 +164,8 @@ def start_proxy(
     with log_path.open("ab") as log:
         log.write(f"\n--- {datetime.now(UTC).isoformat()} {shlex.join(command)}\n".encode())
         log.flush()
-        environment = {**os.environ, **(env or {})}
+        # The fake upstream answers Anthropic's /v1/messages too, at its root.
+        environment = {**os.environ, "MEMORY_PROXY_ANTHROPIC_UPSTREAM_URL": upstream, **(env or {})}
         process = subprocess.Popen(
             command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=environment
         )
@@ -510,6 +520,30 @@ def chat_body(content: str, *, stream: bool) -> dict[str, Any]:
     return body
 
 
+def api_body(api: str, content: str, *, stream: bool) -> dict[str, Any]:
+    """The same call in each API's shape (system prompt, one user turn, streamed or not)."""
+    if api == "chat":
+        return chat_body(content, stream=stream)
+    if api == "responses":
+        body: dict[str, Any] = {
+            "model": MODEL,
+            "instructions": SYSTEM,
+            "input": [{"role": "user", "content": content}],
+            "temperature": 0,
+        }
+    else:
+        body = {
+            "model": MODEL,
+            "max_tokens": 256,
+            "system": SYSTEM,
+            "messages": [{"role": "user", "content": content}],
+            "temperature": 0,
+        }
+    if stream:
+        body["stream"] = True
+    return body
+
+
 def memory_count(proxy_url: str, user: str) -> tuple[int, list[str]]:
     """The user's live memories (GET /memories, every page)."""
     texts: list[str] = []
@@ -656,7 +690,7 @@ async def one_request(
 
 async def run_block(
     client: aiohttp.ClientSession,
-    base_url: str,
+    url: str,
     bodies: Callable[[int], bytes],
     headers: dict[str, str],
     stream: bool,
@@ -666,7 +700,6 @@ async def run_block(
 ) -> None:
     """`count` requests with `concurrency` in flight; recorded into `side` (None: warm-up)."""
     next_index = 0
-    url = f"{base_url}/v1/chat/completions"
 
     async def worker() -> None:
         nonlocal next_index
@@ -695,6 +728,7 @@ async def run_block(
 
 @dataclass
 class Cell:
+    api: str  # chat | responses | messages
     scenario: str
     mode: str  # json | stream
     concurrency: int
@@ -705,9 +739,10 @@ class Cell:
 
 
 async def run_cell(
-    direct_url: str,
-    proxy_url: str,
+    direct_base: str,
+    proxy_base: str,
     proxy_pid: int,
+    api: str,
     scenario: str,
     stream: bool,
     concurrency: int,
@@ -717,19 +752,23 @@ async def run_cell(
 ) -> Cell:
     user = SCENARIOS[scenario]
     headers = {"Authorization": "Bearer sk-bench", "Content-Type": "application/json"}
+    if api == "messages":
+        headers = {"x-api-key": "sk-bench", "anthropic-version": "2023-06-01"} | headers
+        del headers["Authorization"]
     if user is not None:
         headers |= {"X-User-Id": user, "X-Memory-Mode": "read-only"}
-    fixed = json.dumps(chat_body(QUESTION, stream=stream)).encode()
+    direct_url, proxy_url = direct_base + APIS[api], proxy_base + APIS[api]
+    fixed = json.dumps(api_body(api, QUESTION, stream=stream)).encode()
     salt = random.randrange(1 << 30)
 
     def bodies(index: int) -> bytes:
         if not distinct_queries:
             return fixed
         question = f"{QUESTION} (ref {salt}-{index})"  # defeats the proxy's query-vector cache
-        return json.dumps(chat_body(question, stream=stream)).encode()
+        return json.dumps(api_body(api, question, stream=stream)).encode()
 
     cell = Cell(
-        scenario, "stream" if stream else "json", concurrency, requests, block, Side(), Side()
+        api, scenario, "stream" if stream else "json", concurrency, requests, block, Side(), Side()
     )
 
     # aiohttp, not httpx, drives the load: httpx's pool costs ~0.5 ms of CPU per request and
@@ -781,6 +820,7 @@ def pct(values: Sequence[float], q: float) -> float | None:
 
 def summarise(cell: Cell) -> dict[str, Any]:
     out: dict[str, Any] = {
+        "api": cell.api,
         "scenario": cell.scenario,
         "user": SCENARIOS[cell.scenario],
         "stored_memories": None,
@@ -832,7 +872,7 @@ def fmt(value: float | None, digits: int = 2) -> str:
 
 def print_table(rows: list[dict[str, Any]], *, header: bool = True, ttfb: bool = True) -> None:
     head = (
-        f"{'scenario':<8} {'mode':<6} {'c':>3} {'n':>5} | "
+        f"{'api':<9} {'scenario':<8} {'mode':<6} {'c':>3} {'n':>5} | "
         f"{'direct p50/p95/p99 ms':>22} | {'proxy p50/p95/p99 ms':>22} | "
         f"{'added p50/p95/p99 ms':>22} | {'rps dir':>7} {'rps prx':>7} | "
         f"{'cpu ms':>6} | memory status"
@@ -848,7 +888,8 @@ def print_table(rows: list[dict[str, Any]], *, header: bool = True, ttfb: bool =
         if errors:
             status += f" ERRORS:{errors}"
         print(
-            f"{row['scenario']:<8} {row['mode']:<6} {row['concurrency']:>3} "
+            f"{row.get('api', 'chat'):<9} {row['scenario']:<8} {row['mode']:<6} "
+            f"{row['concurrency']:>3} "
             f"{row['requests_per_side']:>5} | {trio(d):>22} | {trio(p):>22} | {trio(a):>22} | "
             f"{fmt(row['direct']['rps'], 0):>7} {fmt(row['proxy']['rps'], 0):>7} | "
             f"{fmt(row['proxy_cpu_ms_per_request']):>6} | {status}"
@@ -857,7 +898,7 @@ def print_table(rows: list[dict[str, Any]], *, header: bool = True, ttfb: bool =
     if streams and ttfb:
         print()
         head = (
-            f"{'scenario':<8} {'c':>3} | {'TTFB direct p50/p95/p99 ms':>26} | "
+            f"{'api':<9} {'scenario':<8} {'c':>3} | {'TTFB direct p50/p95/p99 ms':>26} | "
             f"{'TTFB proxy p50/p95/p99 ms':>26} | {'added TTFB p50/p95/p99 ms':>26}"
         )
         print(head)
@@ -867,7 +908,8 @@ def print_table(rows: list[dict[str, Any]], *, header: bool = True, ttfb: bool =
             a = row.get("added_ttfb_ms")
             trio = lambda x: "-" if not x else f"{fmt(x['p50'])}/{fmt(x['p95'])}/{fmt(x['p99'])}"  # noqa: E731
             print(
-                f"{row['scenario']:<8} {row['concurrency']:>3} | {trio(d):>26} | {trio(p):>26} | "
+                f"{row.get('api', 'chat'):<9} {row['scenario']:<8} {row['concurrency']:>3} | "
+                f"{trio(d):>26} | {trio(p):>26} | "
                 f"{trio(a):>26}"
             )
 
@@ -884,6 +926,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1,16,64", help="comma-separated levels")
     parser.add_argument("--scenarios", default="off,mem-1k,mem-10k", help="off,mem-1k,mem-10k")
     parser.add_argument("--modes", default="json,stream", help="json,stream")
+    parser.add_argument("--apis", default="chat,responses,messages", help="chat,responses,messages")
     parser.add_argument("--requests-c1", type=int, help="requests per side at c=1 (default 400)")
     parser.add_argument("--requests", type=int, help="requests per side at c>1 (default 2000)")
     parser.add_argument("--block", type=int, help="requests per interleaved block (default auto)")
@@ -951,9 +994,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     scenarios = [s for s in args.scenarios.split(",") if not (args.skip_10k and s == "mem-10k")]
     modes = args.modes.split(",")
-    unknown = set(scenarios) - set(SCENARIOS) | set(modes) - {"json", "stream"}
+    apis = args.apis.split(",")
+    unknown = (
+        set(scenarios) - set(SCENARIOS) | set(modes) - {"json", "stream"} | set(apis) - set(APIS)
+    )
     if unknown:
-        raise SystemExit(f"unknown scenario or mode: {sorted(unknown)}")
+        raise SystemExit(f"unknown scenario, mode or api: {sorted(unknown)}")
     users = {u: n for u, n in USERS.items() if any(SCENARIOS[s] == u for s in scenarios)}
     if args.fresh and args.data_dir.exists():
         shutil.rmtree(args.data_dir)
@@ -972,6 +1018,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "concurrency": concurrencies,
             "scenarios": scenarios,
             "modes": modes,
+            "apis": apis,
             "requests": {c: requests_for(args, c) for c in concurrencies},
             "distinct_queries": args.distinct_queries,
             "question": QUESTION,
@@ -1059,7 +1106,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                             profiling.stem + "-stream" + profiling.suffix
                         )
                     with py_spy(proxy.pid, profiling):
-                        for concurrency in concurrencies:
+                        for concurrency, api in itertools.product(concurrencies, apis):
                             requests = requests_for(args, concurrency)
                             block = block_for(args, concurrency, requests)
                             cell = runner.run(
@@ -1067,6 +1114,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                     upstream.url,
                                     proxy.url,
                                     proxy.pid,
+                                    api,
                                     scenario,
                                     mode == "stream",
                                     concurrency,

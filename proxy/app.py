@@ -16,10 +16,18 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from proxy import __version__
-from proxy.core.errors import MemoryUnavailable, ProxyError, error_body, error_response
+from proxy.core.anthropic import is_anthropic_call
+from proxy.core.errors import (
+    InvalidRequest,
+    MemoryUnavailable,
+    ProxyError,
+    anthropic_error_response,
+    error_response,
+)
 from proxy.deps import Services
-from proxy.http import chat, health, passthrough
+from proxy.http import chat, health, messages, passthrough, responses
 from proxy.http.auth import warn_if_open
+from proxy.http.base_url import UserBaseUrl
 from proxy.http.memories import routes as memories
 from proxy.mcp.route import McpRoute
 from proxy.memory.embed.base import Embedder, create_embedder
@@ -106,6 +114,12 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         services = Services(
             settings=settings,
             upstream=Upstream(session, settings.upstream_url, secret(settings.upstream_api_key)),
+            anthropic=Upstream(
+                session,
+                settings.anthropic_upstream_url,
+                secret(settings.anthropic_api_key),
+                auth="x-api-key",
+            ),
             memory=None,
             writer=None,
         )
@@ -161,8 +175,11 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(memories.router)
     app.include_router(chat.router)
+    app.include_router(responses.router)
+    app.include_router(messages.router)
     app.router.routes.append(Route("/mcp", mcp_route, methods=["GET", "POST", "DELETE"]))
     app.include_router(passthrough.router)  # last: it matches every other /v1/ path
+    app.add_middleware(UserBaseUrl)  # /u/{user_id}/v1/... is /v1/... for that user
     app.add_exception_handler(ProxyError, _proxy_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
@@ -218,9 +235,22 @@ async def _housekeeping(
         await asyncio.sleep(every_s)
 
 
+def _render(request: Request, exc: ProxyError) -> JSONResponse:
+    """Our own errors in the envelope of the API the route speaks."""
+    if is_anthropic_call(request.url.path, request.headers):
+        return anthropic_error_response(exc)
+    return error_response(exc)
+
+
+def _error(status: int, type_: str, message: str, code: str | None) -> ProxyError:
+    exc = ProxyError(message, code=code)
+    exc.status, exc.type = status, type_
+    return exc
+
+
 async def _proxy_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProxyError)
-    return error_response(exc)
+    return _render(request, exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -228,21 +258,17 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     first = exc.errors()[0] if exc.errors() else {}
     param = ".".join(str(part) for part in first.get("loc", ())[1:]) or None
     message = f"{param}: {first.get('msg', 'invalid value')}" if param else "invalid request"
-    return JSONResponse(
-        error_body(message, "invalid_request_error", param=param, code="invalid_request"),
-        status_code=400,
-    )
+    return _render(request, InvalidRequest(message, param=param))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     type_ = "invalid_request_error" if exc.status_code < 500 else "server_error"
-    return JSONResponse(error_body(str(exc.detail), type_, code=None), status_code=exc.status_code)
+    return _render(request, _error(exc.status_code, type_, str(exc.detail), None))
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return JSONResponse(
-        error_body("internal error in memory-proxy", "server_error", code="internal_error"),
-        status_code=500,
+    return _render(
+        request, _error(500, "server_error", "internal error in memory-proxy", "internal_error")
     )

@@ -37,7 +37,8 @@ def recall_plan(settings: Settings) -> RecallPlan:
 @dataclass
 class Services:
     settings: Settings
-    upstream: Upstream
+    upstream: Upstream  # the OpenAI-compatible API
+    anthropic: Upstream  # the Anthropic-compatible API (/v1/messages)
     memory: MemoryService | None  # None when the store could not be opened: memory fails open
     writer: WriteBack | None
     memory_error: str | None = None

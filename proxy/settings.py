@@ -125,6 +125,13 @@ class Settings(BaseSettings):
     upstream_api_key: SecretStr | None = Field(
         None, description="used only when the client sends no Authorization header"
     )
+    anthropic_upstream_url: str = Field(
+        "https://api.anthropic.com",
+        description="the Anthropic-compatible API that /v1/messages goes to (without /v1)",
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        None, description="used only when the client sends neither x-api-key nor Authorization"
+    )
     admin_key: SecretStr | None = Field(
         None,
         description="Bearer token /memories/* requires; unset: only loopback clients may use them",
@@ -163,11 +170,11 @@ class Settings(BaseSettings):
     write: WriteSettings = WriteSettings()
     extraction: ExtractionSettings = ExtractionSettings()
 
-    @field_validator("upstream_url")
+    @field_validator("upstream_url", "anthropic_upstream_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            raise ValueError("upstream_url must start with http:// or https://")
+            raise ValueError("the upstream URL must start with http:// or https://")
         return value.rstrip("/")
 
     @field_validator("admin_key")
@@ -181,7 +188,7 @@ class Settings(BaseSettings):
             raise ValueError("admin_key must be printable ASCII without spaces (an HTTP header)")
         return value
 
-    @field_validator("upstream_api_key", "embedding_api_key")
+    @field_validator("upstream_api_key", "anthropic_api_key", "embedding_api_key")
     @classmethod
     def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
         key = secret(value)

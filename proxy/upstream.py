@@ -1,4 +1,5 @@
-"""Talking to the upstream OpenAI-compatible API: one shared aiohttp session, header hygiene, and
+"""Talking to the upstreams (the OpenAI-compatible one, and the Anthropic-compatible one for
+`/v1/messages`): one shared aiohttp session, header hygiene, each upstream's rule for the key, and
 the translation of transport failures into 502/504 (done here, once: routes see only
 `UpstreamResponse` and our own errors).
 
@@ -13,8 +14,10 @@ import io
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Literal
 
 import aiohttp
+from starlette.datastructures import Headers
 
 from proxy.core.errors import UpstreamBrokeOff, UpstreamTimeout, UpstreamUnreachable
 from proxy.core.scope import OWN_HEADERS
@@ -65,8 +68,23 @@ def create_session(
     )
 
 
-def response_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in headers if k.lower() not in _DROP_RESPONSE]
+def response_headers(
+    headers: Iterable[tuple[str, str]], ours: Mapping[str, str] | None = None
+) -> Headers:
+    """The upstream's response headers to send on: hop-by-hop and re-framed ones dropped, and
+    `ours` replacing any of the same name, whatever its case (one `cache-control` on a stream,
+    not the upstream's and ours). A header the upstream repeats (Set-Cookie) stays repeated.
+    aiohttp decodes header bytes as UTF-8 with surrogateescape: encoded back the same way they
+    go on as the very bytes that came."""
+    ours = ours or {}
+    replaced = {name.lower() for name in ours}
+    raw = [
+        (name.lower().encode("utf-8", "surrogateescape"), value.encode("utf-8", "surrogateescape"))
+        for name, value in headers
+        if name.lower() not in _DROP_RESPONSE and name.lower() not in replaced
+    ]
+    raw += [(name.lower().encode(), value.encode()) for name, value in ours.items()]
+    return Headers(raw=raw)
 
 
 @contextmanager
@@ -114,11 +132,26 @@ class UpstreamResponse:
             self._response.close()
 
 
+Auth = Literal["bearer", "x-api-key"]
+
+
 class Upstream:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, api_key: str | None) -> None:
+    """One upstream API on the shared session. `auth` says how the configured key is sent when
+    the client sends none: OpenAI's `Authorization: Bearer`, or Anthropic's `x-api-key` (a client
+    that sends either of Anthropic's two credentials, `x-api-key` or a Bearer token, keeps it)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        api_key: str | None,
+        *,
+        auth: Auth = "bearer",
+    ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
+        self._auth = auth
 
     def request_headers(
         self, incoming: Mapping[str, str], *, keep_length: bool = False
@@ -130,8 +163,12 @@ class Upstream:
         }
         # Ask for plain bytes: we return upstream bytes unchanged, and parse chat answers.
         headers["accept-encoding"] = "identity"
-        if "authorization" not in {k.lower() for k in headers} and self._api_key:
-            headers["authorization"] = f"Bearer {self._api_key}"
+        if self._api_key:
+            sent = {k.lower() for k in headers}
+            if self._auth == "bearer" and "authorization" not in sent:
+                headers["authorization"] = f"Bearer {self._api_key}"
+            elif self._auth == "x-api-key" and not sent & {"x-api-key", "authorization"}:
+                headers["x-api-key"] = self._api_key
         return headers
 
     async def open(

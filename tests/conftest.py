@@ -41,7 +41,7 @@ class Proxy:
         self.settings = settings
         self.url = server.url
         self.http = httpx.Client(base_url=server.url, timeout=30)
-        self._clients: list[openai.OpenAI] = []
+        self._clients: list[Any] = []  # SDK clients, closed with the proxy
 
     def client(self, user: str | None = None, **headers: str) -> openai.OpenAI:
         default_headers = {**({"X-User-Id": user} if user else {}), **headers}
@@ -52,6 +52,19 @@ class Proxy:
             default_headers=default_headers,
         )
         self._clients.append(client)  # closed with the proxy: no sockets left to the GC
+        return client
+
+    def anthropic(self, user: str | None = None, **headers: str) -> Any:
+        """An official anthropic SDK client (its base URL has no /v1)."""
+        import anthropic
+
+        client = anthropic.Anthropic(
+            base_url=self.url,
+            api_key="sk-ant-test-client",
+            max_retries=0,
+            default_headers={**({"X-User-Id": user} if user else {}), **headers},
+        )
+        self._clients.append(client)
         return client
 
     def close(self) -> None:
@@ -88,6 +101,7 @@ def make_proxy(
     def factory(*, own_embedder: bool = False, **overrides: Any) -> Proxy:
         settings_args: dict[str, Any] = {
             "upstream_url": f"{upstream.url}/v1",  # type: ignore[attr-defined]
+            "anthropic_upstream_url": upstream.url,  # type: ignore[attr-defined]
             "data_dir": tmp_path / f"data{len(started)}",
             **overrides,
         }

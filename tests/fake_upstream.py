@@ -1,8 +1,10 @@
 """A small fake OpenAI-compatible upstream that records what it receives and answers as scripted.
 
-Used by the tests and the benchmarks; it speaks the wire format of the real API closely enough
-for the official SDKs (JSON completions, SSE streams with a usage chunk and [DONE], error
-envelopes, x-request-id and rate-limit headers)."""
+Used by the tests and the benchmarks; it speaks the wire format of the real APIs closely enough
+for the official SDKs: chat completions (JSON, SSE streams with a usage chunk and [DONE], error
+envelopes, x-request-id and rate-limit headers), the Responses API (tests/fake_responses.py) and,
+at the same root as an Anthropic upstream, Anthropic Messages (tests/fake_anthropic.py). Model
+"cut-stream" makes any stream stop short of its end event."""
 
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.fake_anthropic import input_tokens, message_events, message_object
+from tests.fake_responses import response_events, response_object
 
 
 @dataclass
@@ -47,6 +52,17 @@ class Recorded:
                     blocks.append(text[start : end + len("</memories>") if end >= 0 else None])
         return "\n".join(blocks)
 
+    def instructions(self) -> str:
+        """The Responses API's `instructions` the model was given."""
+        return self.json.get("instructions") or ""
+
+    def anthropic_system(self) -> str:
+        """All of Anthropic's `system` text the model was given."""
+        system = self.json.get("system")
+        if isinstance(system, list):
+            return "\n".join(b.get("text", "") for b in system if isinstance(b, dict))
+        return system or ""
+
     def system_text(self) -> str:
         """All system/developer text the model was given."""
         parts = []
@@ -69,6 +85,8 @@ class Scripted:
 
 
 Reply = Callable[[dict[str, Any]], str]
+# What the real APIs send on a stream (the proxy must not add a second cache-control).
+SSE_HEADERS = {"cache-control": "no-cache, must-revalidate"}
 
 
 class FakeUpstream:
@@ -83,6 +101,9 @@ class FakeUpstream:
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self.chat, methods=["POST"]),
+                Route("/v1/responses", self.responses, methods=["POST"]),
+                Route("/v1/messages", self.messages, methods=["POST"]),
+                Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
                 Route("/v1/models", self.models, methods=["GET"]),
                 Route("/v1/embeddings", self.embeddings, methods=["POST"]),
                 Route(
@@ -93,7 +114,8 @@ class FakeUpstream:
 
     # --- test controls ----------------------------------------------------------------------
     def script(self, *responses: Scripted) -> None:
-        """Answer the next chat requests with these, in order; then back to normal replies."""
+        """Answer the next model calls (chat, responses, messages) with these, in order; then
+        back to normal replies."""
         with self._lock:
             self._script.extend(responses)
 
@@ -102,6 +124,9 @@ class FakeUpstream:
 
     def last_chat(self) -> Recorded:
         return self.chat_requests()[-1]
+
+    def last(self, path: str) -> Recorded:
+        return [r for r in self.requests if r.path == path][-1]
 
     # --- routes -----------------------------------------------------------------------------
     async def _record(self, request: Request) -> Recorded:
@@ -115,36 +140,98 @@ class FakeUpstream:
         self.requests.append(recorded)
         return recorded
 
-    async def chat(self, request: Request) -> Response:
-        recorded = await self._record(request)
+    async def _scripted(self) -> Response | None:
         with self._lock:
             scripted = self._script.pop(0) if self._script else None
+        if scripted is None:
+            return None
+        if scripted.delay:
+            await asyncio.sleep(scripted.delay)
+        content = (
+            scripted.body
+            if isinstance(scripted.body, bytes)
+            else json.dumps(scripted.body).encode()
+        )
+        return Response(
+            content,
+            status_code=scripted.status,
+            headers=scripted.headers,
+            media_type="application/json",
+        )
+
+    async def _event_stream(self, events: Any) -> Any:
+        sent = bytearray()
+        for event in events:
+            sent += event
+            yield event
+        self.sent_streams.append(bytes(sent))
+
+    async def _answer(self, request: Request) -> tuple[dict[str, Any], str] | Response:
+        """What a model call is answered with: a scripted response, or the reply text."""
+        recorded = await self._record(request)
+        scripted = await self._scripted()
         if scripted is not None:
-            if scripted.delay:
-                await asyncio.sleep(scripted.delay)
-            content = (
-                scripted.body
-                if isinstance(scripted.body, bytes)
-                else json.dumps(scripted.body).encode()
-            )
-            return Response(
-                content,
-                status_code=scripted.status,
-                headers=scripted.headers,
-                media_type="application/json",
-            )
+            return scripted
         body = recorded.json
         pause = self.delay(body)
         if pause:
             await asyncio.sleep(pause)
-        text = self.reply(body)
+        return body, self.reply(body)
+
+    async def responses(self, request: Request) -> Response:
+        answer = await self._answer(request)
+        if isinstance(answer, Response):
+            return answer
+        body, text = answer
+        response_id = f"resp_{len(self.requests)}"
+        headers = {"x-request-id": f"req_{len(self.requests)}"}
+        if body.get("stream"):
+            events = response_events(
+                body, text, response_id, self.chunks, cut=body.get("model") == "cut-stream"
+            )
+            return StreamingResponse(
+                self._event_stream(events),
+                media_type="text/event-stream",
+                headers={**headers, **SSE_HEADERS},
+            )
+        return JSONResponse(response_object(body, text, response_id), headers=headers)
+
+    async def messages(self, request: Request) -> Response:
+        answer = await self._answer(request)
+        if isinstance(answer, Response):
+            return answer
+        body, text = answer
+        message_id = f"msg_{len(self.requests)}"
+        headers = {"request-id": f"req_{len(self.requests)}"}
+        if body.get("stream"):
+            events = message_events(
+                body, text, message_id, self.chunks, cut=body.get("model") == "cut-stream"
+            )
+            return StreamingResponse(
+                self._event_stream(events),
+                media_type="text/event-stream",
+                headers={**headers, **SSE_HEADERS},
+            )
+        return JSONResponse(message_object(body, text, message_id), headers=headers)
+
+    async def count_tokens(self, request: Request) -> Response:
+        recorded = await self._record(request)
+        return JSONResponse({"input_tokens": input_tokens(recorded.json)})
+
+    async def chat(self, request: Request) -> Response:
+        answer = await self._answer(request)
+        if isinstance(answer, Response):
+            return answer
+        body, text = answer
         headers = {
             "x-request-id": f"req_{len(self.requests)}",
             "x-ratelimit-remaining-requests": "99",
         }
         if body.get("stream"):
             return StreamingResponse(
-                self._stream(body, text), media_type="text/event-stream", headers=headers
+                self._stream(body, text),
+                media_type="text/event-stream",
+                headers={**headers, **SSE_HEADERS},
             )
         return JSONResponse(completion(body, text), headers=headers)
 

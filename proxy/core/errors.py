@@ -1,4 +1,5 @@
-"""Every exception the proxy defines, and the OpenAI error envelope its own errors render to."""
+"""Every exception the proxy defines, and the error envelopes its own errors render to: OpenAI's,
+and Anthropic's on the routes that speak the Anthropic API."""
 
 from __future__ import annotations
 
@@ -124,4 +125,28 @@ def error_response(exc: ProxyError) -> JSONResponse:
         error_body(exc.message, exc.type, param=exc.param, code=exc.code),
         status_code=exc.status,
         headers=exc.headers,
+    )
+
+
+# Anthropic's error types by status (docs.claude.com/en/api/errors; 504 as its SDK's timeout_error).
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_error_body(message: str, status: int) -> dict[str, Any]:
+    type_ = _ANTHROPIC_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+    return {"type": "error", "error": {"type": type_, "message": message}}
+
+
+def anthropic_error_response(exc: ProxyError) -> JSONResponse:
+    return JSONResponse(
+        anthropic_error_body(exc.message, exc.status), status_code=exc.status, headers=exc.headers
     )

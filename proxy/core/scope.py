@@ -18,6 +18,11 @@ SESSION_HEADER = "x-session-id"
 AGENT_HEADER = "x-agent-id"
 MODE_HEADER = "x-memory-mode"
 TIME_HEADER = "x-memory-time"
+# Body fields that name the end user, in order: OpenAI's SDK is replacing `user` by
+# `safety_identifier`. (Anthropic's `metadata.user_id` is not one: Claude Code fills it with an
+# id per session, which would split one person's memory into a user per session.)
+BODY_USER_FIELDS = ("user", "safety_identifier")
+QUERY_USER = "user_id"
 # Our own request headers: they carry scope for us and are never forwarded upstream.
 OWN_HEADERS = frozenset({USER_HEADER, SESSION_HEADER, AGENT_HEADER, MODE_HEADER, TIME_HEADER})
 
@@ -115,20 +120,22 @@ def parse_time(value: str | None, now: datetime | None = None) -> datetime | Non
 
 
 def resolve_scope(
-    headers: Mapping[str, str], body: Mapping[str, Any] | None, query: Mapping[str, str]
+    headers: Mapping[str, str],
+    body: Mapping[str, Any] | None,
+    query: Mapping[str, str],
+    path_user: str | None = None,
 ) -> RequestScope:
-    """Scope from X-User-Id, else the body's `user`, else `?user_id=`; headers are lower-case."""
+    """Scope of one call; headers are lower-case. The user id comes from the first of:
+
+    1. the `X-User-Id` header,
+    2. the base URL's path (`/u/{user_id}/v1/...`): configuration the operator wrote, so it wins
+       over what an app puts in the body for its own reasons,
+    3. the body's `user`, then its `safety_identifier` (OpenAI's successor of `user`),
+    4. `?user_id=` in the query (for curl; it is never forwarded upstream).
+    """
     mode = parse_mode(headers.get(MODE_HEADER))
     occurred_at = parse_time(headers.get(TIME_HEADER))
-    user_id: str | None
-    if USER_HEADER in headers:
-        user_id = validate_id(header_text(headers[USER_HEADER]), "X-User-Id")
-    elif body is not None and body.get("user") is not None:
-        user_id = validate_id(body["user"], "user")
-    elif "user_id" in query:
-        user_id = validate_id(query["user_id"], "user_id")
-    else:
-        user_id = None
+    user_id = _user_id(headers, body, query, path_user)
     if user_id is None:
         return RequestScope(scope=None, mode=MemoryMode.OFF, occurred_at=occurred_at)
     session_id = headers.get(SESSION_HEADER)
@@ -141,3 +148,21 @@ def resolve_scope(
         agent_id=None if agent_id is None else validate_id(header_text(agent_id), "X-Agent-Id"),
     )
     return RequestScope(scope=scope, mode=mode, occurred_at=occurred_at)
+
+
+def _user_id(
+    headers: Mapping[str, str],
+    body: Mapping[str, Any] | None,
+    query: Mapping[str, str],
+    path_user: str | None,
+) -> str | None:
+    if USER_HEADER in headers:
+        return validate_id(header_text(headers[USER_HEADER]), "X-User-Id")
+    if path_user is not None:
+        return validate_id(path_user, "/u/{user_id}")
+    for field in BODY_USER_FIELDS:
+        if body is not None and body.get(field) is not None:
+            return validate_id(body[field], field)
+    if QUERY_USER in query:
+        return validate_id(query[QUERY_USER], QUERY_USER)
+    return None

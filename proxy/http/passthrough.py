@@ -1,12 +1,17 @@
-"""Every other path under /v1/ goes to the upstream untouched: method, query, body, headers,
-and the response streamed back as it arrives."""
+"""Every other path under /v1/ goes to the upstream untouched: method, query (less our `user_id`),
+body, headers, and the response streamed back as it arrives. Anthropic's calls (everything under
+/v1/messages/, and any call with an `anthropic-version` header) go to the Anthropic upstream."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from starlette.responses import StreamingResponse
 
+from proxy.core.anthropic import is_anthropic_call
 from proxy.core.errors import UpstreamBrokeOff
+from proxy.core.paths import forwarded_query
 from proxy.deps import ServicesDep
 from proxy.upstream import UpstreamResponse, response_headers
 
@@ -19,21 +24,23 @@ async def passthrough(path: str, request: Request, services: ServicesDep) -> Str
     has_body = (
         request.method not in ("GET", "HEAD", "OPTIONS") or "content-length" in request.headers
     )
-    upstream = await services.upstream.open(
+    if is_anthropic_call(request.url.path, request.headers):
+        upstream, path = services.anthropic, f"v1/{path}"  # its base URL has no /v1
+    else:
+        upstream = services.upstream
+    answer = await upstream.open(
         request.method,
         path,
-        request.url.query,
-        services.upstream.request_headers(request.headers, keep_length=True),
+        forwarded_query(request.url.query),
+        upstream.request_headers(request.headers, keep_length=True),
         request.stream() if has_body else None,
     )
     return StreamingResponse(
-        _relay(upstream),
-        status_code=upstream.status_code,
-        headers=dict(response_headers(upstream.headers)),
+        _relay(answer), status_code=answer.status_code, headers=response_headers(answer.headers)
     )
 
 
-async def _relay(upstream: UpstreamResponse):
+async def _relay(upstream: UpstreamResponse) -> AsyncIterator[bytes]:
     try:
         async for chunk in upstream.chunks():
             yield chunk

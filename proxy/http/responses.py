@@ -1,0 +1,48 @@
+"""POST /v1/responses (the Responses API): scope, retrieve, place the blocks in `instructions`
+and the new input, forward, and write back after the answer. Every other /v1/responses/... call
+(retrieve, delete, input_items, cancel) passes through untouched."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from proxy.core.responses import (
+    ResponsesAnswer,
+    answer_of,
+    conversation_of,
+    has_user_message,
+    place_blocks,
+    read_turn,
+)
+from proxy.core.scope import resolve_scope
+from proxy.deps import ServicesDep
+from proxy.http.forward import Turn, WireFormat, forward_turn, path_user
+from proxy.http.turn import encode_body, parse_body, read_body, recall
+
+router = APIRouter()
+RESPONSES = WireFormat(answer_of=answer_of, stream=ResponsesAnswer, end="response.completed")
+
+
+@router.post("/v1/responses")
+async def create_response(request: Request, services: ServicesDep) -> Response:
+    raw = await read_body(request, services.settings.max_body_bytes)
+    body = parse_body(raw)
+    read = read_turn(body)
+    request_scope = resolve_scope(request.headers, body, request.query_params, path_user(request))
+    conversation = conversation_of(body)
+    result = await recall(
+        services, request_scope, read.query, conversation, carries_turn=has_user_message(body)
+    )
+    if result.changes:
+        # With a resent conversation recall gives every block its index (those of earlier
+        # requests come back where they were); with a server-held history, only this turn's.
+        placed = (
+            place_blocks(body, result.system_block, result.turn_blocks())
+            if conversation is not None
+            else place_blocks(body, result.system_block, {}, result.turn_block)
+        )
+        raw = encode_body(placed)
+    turn = Turn(request_scope, read.new_turn, result)
+    upstream = services.upstream
+    return await forward_turn(services, upstream, request, "responses", raw, turn, RESPONSES)
