@@ -9,7 +9,9 @@ hold secrets are refused as on POST /memories; every refusal or failure is an MC
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -82,8 +84,25 @@ async def _owned(backend: MemoryBackend, scope: Scope, memory_id: str) -> Json:
     return found
 
 
+@contextlib.contextmanager
+def _logging_as_it_was() -> Iterator[None]:
+    """MCPServer() calls logging.basicConfig (INFO, a rich handler on stderr): in a process
+    that had not configured logging yet (a test, a benchmark, an app embedding the proxy) every
+    HTTP request would then be logged. Whatever it changes on the root logger is undone."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+
+
 def build_server(backend: MemoryBackend, scope_of: ScopeOf) -> MCPServer:
-    server: MCPServer = MCPServer("memory-proxy", version=__version__, instructions=INSTRUCTIONS)
+    with _logging_as_it_was():
+        server = MCPServer("memory-proxy", version=__version__, instructions=INSTRUCTIONS)
 
     @server.tool(description="Remember one statement about the user (a near-duplicate updates it).")
     async def add_memory(

@@ -43,6 +43,7 @@ class Candidates:
     # in its language (standard deviations; None: not computed). A model whose similarities
     # sit in a narrow band, and favour text in the question's language, needs this.
     standouts: np.ndarray | None = None
+    searched: int = 0  # memories the dense search compared the query with
 
 
 @dataclass(frozen=True)
@@ -358,6 +359,7 @@ class UserIndex:
             lexical_rank={position[doc]: rank for rank, (doc, _, _) in enumerate(lexical)},
             lexical_coverage={position[doc]: coverage for doc, _, coverage in lexical},
             standouts=None if z is None else np.where(dense_mask[picked], z[picked], -np.inf),
+            searched=int(dense_mask.sum()),
         )
         return RecallView(
             candidates=candidates,

@@ -25,6 +25,10 @@ class SelectionParams:
     # absolute threshold alone.
     min_standout: float | None = None
     dense_limit: int = 50
+    # Below this many memories a spread means little: the absolute `small_store_similarity`
+    # decides instead.
+    standout_from: int = 8
+    small_store_similarity: float = 0.82
 
 
 # For a question about the world ("光速是多少？"), which a memory can hardly answer, a memory
@@ -61,9 +65,12 @@ def rrf(rankings: list[Mapping[int, int]], k: int) -> dict[int, float]:
 def select(candidates: Candidates, params: SelectionParams) -> list[Hit]:
     fused = rrf([candidates.dense_rank, candidates.lexical_rank], params.rrf_k)
     standouts = candidates.standouts if params.min_standout is not None else None
+    floor = params.min_similarity
+    if standouts is not None and candidates.searched < params.standout_from:
+        standouts, floor = None, max(floor, params.small_store_similarity)
 
     def dense_ok(pos: int) -> bool:
-        if candidates.similarities[pos] < params.min_similarity:
+        if candidates.similarities[pos] < floor:
             return False
         if standouts is None:
             return True
