@@ -10,7 +10,6 @@ recorded in history.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -18,23 +17,21 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-import numpy as np
-
 from proxy.core.inject import line_cost
 from proxy.core.language import needs_multilingual
-from proxy.core.personal import about_the_user
 from proxy.core.records import Hit, Memory
 from proxy.core.scope import Scope
 from proxy.memory.embed.base import Embedder
 from proxy.memory.recall.cache import IndexCache
 from proxy.memory.recall.compose import Budgets, Recalled, compose
 from proxy.memory.recall.followup import refers_back
-from proxy.memory.recall.index import MULTILINGUAL, PRIMARY, UserIndex
-from proxy.memory.recall.retrieval import WORLD_STANDOUT, SelectionParams, select
+from proxy.memory.recall.index import MULTILINGUAL, UserIndex
+from proxy.memory.recall.retrieval import SelectionParams, select
 from proxy.memory.reconcile import FactLike, WriteResult, event, memory_id, reconcile
+from proxy.memory.spaces import Spaces
 from proxy.memory.storage.history import History
 from proxy.memory.storage.protocol import Store
-from proxy.memory.unit import UnitOfWork
+from proxy.memory.unit import Units
 
 __all__ = ["MemoryService", "RecallPlan", "WriteResult", "memory_id"]
 
@@ -49,10 +46,6 @@ class RecallPlan:
     recent_items: int = 3
     recent_window: timedelta = timedelta(hours=72)
     session_items: int = 8
-
-
-class _Local(threading.local):
-    unit: UnitOfWork | None = None
 
 
 class MemoryService:
@@ -77,21 +70,26 @@ class MemoryService:
         self.history = history
         self.selection = selection
         self.candidates = candidates
-        self.dedup_similarity = dedup_similarity
         self.clock = clock
         # refresh_s: the store is shared with other replicas, whose writes a cached index lacks.
         self._cache = IndexCache(self._load_user, cache_memories, max_age_s=refresh_s)
         store.on_reconnect = self._cache.clear  # a restored store may be an older copy
         self.cache_memories = cache_memories
-        self._local = _Local()
+        self._units = Units(store, history, self._cache)
         self._closing = False
         self._retrieval = ThreadPoolExecutor(retrieval_threads, thread_name_prefix="retrieval")
-        # The multilingual model, for users and questions the primary (English) model cannot
-        # place: a user with any memory that needs it is searched in its space only, so vectors
-        # of two models are never compared; their other memories get its vectors too.
-        self.multilingual = multilingual
-        self.multilingual_selection = multilingual_selection or selection
-        self.dedup_similarity_multilingual = dedup_similarity_multilingual
+        self.spaces = Spaces(
+            embedder,
+            selection,
+            dedup_similarity,
+            multilingual,
+            multilingual_selection,
+            dedup_similarity_multilingual,
+        )
+
+    @property
+    def multilingual(self) -> Embedder | None:
+        return self.spaces.multilingual
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -119,8 +117,8 @@ class MemoryService:
         index = self._cache.get(scope.user_id)
         if len(index) == 0:
             return []  # nothing stored: skip the embedding model entirely
-        space = self._space(index, query)
-        vector = self._model(space).embed([query], "query")[0]
+        space = self.spaces.of_query(index, query)
+        vector = self.spaces.model(space).embed([query], "query")[0]
         found = index.view(
             scope,
             vector,
@@ -130,29 +128,10 @@ class MemoryService:
             space=space,
             standout=space == MULTILINGUAL,
         ).candidates
-        params = params or self._selection(space, query)
+        params = params or self.spaces.gate(space, query)
         if top_k is not None:
             params = replace(params, top_k=top_k)
         return select(found, params)
-
-    def _space(self, index: UserIndex, text: str) -> str:
-        """The space to search: the multilingual model's for a question that needs it or a
-        user who has memories in it; else the primary model's."""
-        if self.multilingual is not None and (
-            index.has_space(MULTILINGUAL) or needs_multilingual(text)
-        ):
-            return MULTILINGUAL
-        return PRIMARY
-
-    def _model(self, space: str) -> Embedder:
-        return self.multilingual if space == MULTILINGUAL and self.multilingual else self.embedder
-
-    def _selection(self, space: str, query: str) -> SelectionParams:
-        if space != MULTILINGUAL:
-            return self.selection
-        if about_the_user(query):
-            return self.multilingual_selection
-        return replace(self.multilingual_selection, min_standout=WORLD_STANDOUT)
 
     def recall_blocking(
         self, scope: Scope, query: str, plan: RecallPlan, carried: frozenset[str] = frozenset()
@@ -165,8 +144,8 @@ class MemoryService:
         if len(index) == 0:
             return Recalled(carried_live=live)
         asked = bool(query.strip())
-        space = self._space(index, query)
-        vector = self._model(space).embed([query], "query")[0] if asked else None
+        space = self.spaces.of_query(index, query)
+        vector = self.spaces.model(space).embed([query], "query")[0] if asked else None
         now = self.clock()
         view = index.view(
             scope,
@@ -181,7 +160,7 @@ class MemoryService:
             recent_limit=plan.recent_items if refers_back(query) else 0,
             session_limit=plan.session_items,
         )
-        hits = select(view.candidates, self._selection(space, query)) if asked else []
+        hits = select(view.candidates, self.spaces.gate(space, query)) if asked else []
         recalled = compose(
             profile=view.profile,
             session=view.session,
@@ -246,30 +225,22 @@ class MemoryService:
         texts = [fact.text for fact in facts]
         vectors = self.embedder.embed(texts, "passage")
         index = self._cache.get(scope.user_id)
-        multilingual = self._multilingual_vectors(index, texts)
-        with self._unit() as unit:
+        multilingual = self.spaces.new_vectors(index, texts)
+        with self._units.open() as unit:
             if multilingual is not None:
-                self._backfill(index, unit)
+                self.spaces.backfill(index, unit)
             for position, (fact, vector) in enumerate(zip(facts, vectors, strict=True)):
                 other = None if multilingual is None else multilingual[position]
-                # The English model sees any two Chinese texts as near-duplicates: such facts
-                # are compared in the multilingual space, at its own threshold.
-                in_other = other is not None and needs_multilingual(fact.text)
+                nearest, same_at = self.spaces.nearest(index, scope, fact.text, vector, other, now)
                 change = reconcile(
                     fact,
                     scope=scope,
                     new_id=memory_id(source, position),
-                    nearest=(
-                        index.nearest(scope, other, now, MULTILINGUAL)  # type: ignore[arg-type]
-                        if in_other
-                        else index.nearest(scope, vector, now)
-                    ),
+                    nearest=nearest,
                     same_attribute=(
                         index.with_attribute(scope, fact.attribute, now) if fact.attribute else []
                     ),
-                    dedup_similarity=(
-                        self.dedup_similarity_multilingual if in_other else self.dedup_similarity
-                    ),
+                    dedup_similarity=same_at,
                     now=now,
                     occurred_at=occurred_at,
                     source=source,
@@ -283,7 +254,7 @@ class MemoryService:
                         index.upsert([old], old_vector[None, :])
                         unit.upsert([old], old_vector[None, :])
                 # The index learns each memory at once so later facts of this turn see it.
-                self._stage(index, unit, [change.memory], vector[None, :], other)
+                self.spaces.stage(index, unit, [change.memory], vector[None, :], other)
                 unit.record(change.events)
                 (result.added if change.added else result.updated).append(change.memory)
                 result.superseded += change.superseded
@@ -311,18 +282,9 @@ class MemoryService:
         vector = None if changed else index.vector(memory.id)
         if vector is None:
             vector = self.embedder.embed([updated.text], "passage")[0]
-        other = None
-        if (
-            changed
-            and self.multilingual is not None
-            and (
-                index.vector(memory.id, MULTILINGUAL) is not None
-                or needs_multilingual(updated.text)
-            )
-        ):
-            other = self.multilingual.embed([updated.text], "passage")[0]
-        with self._unit() as unit:
-            self._stage(index, unit, [updated], vector[None, :], other)
+        other = self.spaces.after_edit(index, memory.id, updated.text) if changed else None
+        with self._units.open() as unit:
+            self.spaces.stage(index, unit, [updated], vector[None, :], other)
             lost = set(memory.metadata) - set(updated.metadata)
             if lost:
                 unit.upsert([updated], vector[None, :], dropped={updated.id: lost})
@@ -335,7 +297,7 @@ class MemoryService:
         if not memories:
             return []
         now = self.clock()
-        with self._unit() as unit:
+        with self._units.open() as unit:
             for user_id in {m.scope.user_id for m in memories}:
                 mine = [m.id for m in memories if m.scope.user_id == user_id]
                 unit.delete(user_id, mine)
@@ -347,7 +309,7 @@ class MemoryService:
         """Delete every memory of a user (or of one session/agent) and their history."""
         index = self._cache.get(scope.user_id)
         memories = index.all(scope)
-        with self._unit() as unit:
+        with self._units.open() as unit:
             unit.delete(scope.user_id, [m.id for m in memories])
             index.remove([m.id for m in memories])
         if scope.session_id is None and scope.agent_id is None:
@@ -368,21 +330,19 @@ class MemoryService:
         if not memories:
             return 0
         vectors = self.embedder.embed([m.text for m in memories], "passage")
-        foreign = [i for i, m in enumerate(memories) if needs_multilingual(m.text)]
-        others: dict[str, np.ndarray | None] = {}
-        if self.multilingual is not None and foreign:
-            found = self.multilingual.embed([memories[i].text for i in foreign], "passage")
-            others = {memories[i].id: found[k] for k, i in enumerate(foreign)}
-        with self._unit() as unit:
-            unit.upsert(memories, vectors, others)
+        others = self.spaces.imported(memories)
+        with self._units.open() as unit:
             for i, memory in enumerate(memories):
                 index = self._cache.peek(memory.scope.user_id)
-                if index is not None:
-                    other = others.get(memory.id)
-                    rows = {PRIMARY: vectors[i : i + 1]}
-                    if other is not None:
-                        rows[MULTILINGUAL] = other[None, :]
-                    index.upsert([memory], rows)
+                other = others.get(memory.id)
+                if index is not None:  # a loaded user learns it at once
+                    self.spaces.stage(index, unit, [memory], vectors[i : i + 1], other)
+                else:
+                    unit.upsert(
+                        [memory],
+                        vectors[i : i + 1],
+                        {memory.id: other} if other is not None else None,
+                    )
         return len(memories)
 
     def purge_expired_blocking(self) -> int:
@@ -392,7 +352,7 @@ class MemoryService:
         by_user: dict[str, list[str]] = {}
         for expired_id, user_id in expired:
             by_user.setdefault(user_id, []).append(expired_id)
-        with self._unit() as unit:
+        with self._units.open() as unit:
             for user_id, ids in by_user.items():
                 unit.delete(user_id, ids)
                 index = self._cache.peek(user_id)
@@ -407,86 +367,14 @@ class MemoryService:
         if self.multilingual is None or not needs_multilingual(text):
             return 0
         index = self._cache.get(scope.user_id)
-        with self._unit() as unit:
-            return self._backfill(index, unit)
-
-    def _multilingual_vectors(self, index: UserIndex, texts: Sequence[str]) -> np.ndarray | None:
-        """Multilingual vectors for new texts, when the user has or needs that space."""
-        if self.multilingual is None:
-            return None
-        if index.has_space(MULTILINGUAL) or any(needs_multilingual(t) for t in texts):
-            return self.multilingual.embed(texts, "passage")
-        return None
-
-    def _backfill(self, index: UserIndex, unit: UnitOfWork, limit: int = 256) -> int:
-        """Multilingual vectors for a user's memories that lack one (at most `limit` per call:
-        the rest with the user's next writes)."""
-        if self.multilingual is None:
-            return 0
-        missing = index.missing(MULTILINGUAL)[:limit]
-        if not missing:
-            return 0
-        others = self.multilingual.embed([m.text for m in missing], "passage")
-        primary = np.stack([index.vector(m.id) for m in missing])  # type: ignore[misc]
-        index.upsert(missing, {MULTILINGUAL: others})
-        unit.upsert(missing, primary, {m.id: v for m, v in zip(missing, others, strict=True)})
-        return len(missing)
-
-    def _stage(
-        self,
-        index: UserIndex,
-        unit: UnitOfWork,
-        memories: list[Memory],
-        vectors: np.ndarray,
-        other: np.ndarray | None,
-    ) -> None:
-        """A change in the index at once, and in the unit to store (with its multilingual
-        vector when it has one)."""
-        rows: dict[str, np.ndarray] = {PRIMARY: vectors}
-        if other is not None:
-            rows[MULTILINGUAL] = other[None, :]
-        index.upsert(memories, rows)
-        unit.upsert(memories, vectors, None if other is None else {m.id: other for m in memories})
-
-    # --- units of work ---------------------------------------------------------------------
-
-    @contextmanager
-    def _unit(self) -> Iterator[UnitOfWork]:
-        """The unit this thread's writes join: the enclosing batch's, or one of their own that
-        is stored when the block ends. The in-process index is updated at once (searches see a
-        change before it reaches the store); if storing fails, the users touched are reloaded
-        from the store on their next request."""
-        current = self._local.unit
-        if current is not None:
-            yield current
-            return
-        unit = UnitOfWork(on_first_touch=self._cache.hold)
-        self._local.unit = unit
-        try:
-            yield unit
-            for user_id, ids in unit.deletes_by_user().items():
-                self.store.delete(user_id, ids)
-            rows = unit.upserts()
-            self.store.upsert(rows.memories, rows.vectors, rows.multilingual, rows.dropped)
-            self.history.record(unit.events)
-        except BaseException:
-            for user_id in unit.users:
-                self._cache.drop(user_id)  # the index ran ahead of the store
-            raise
-        finally:
-            self._local.unit = None
-            for user_id in unit.users:
-                self._cache.release(user_id)
-        for user_id in unit.users:
-            index = self._cache.peek(user_id)
-            if index is not None:
-                index.mark_changed()
+        with self._units.open() as unit:
+            return self.spaces.backfill(index, unit)
 
     @contextmanager
     def batched_writes(self) -> Iterator[None]:
         """Within this block (in this thread), every write joins one unit of work, stored at
         its end (the writer groups the turns it processes within 50 ms)."""
-        with self._unit():
+        with self._units.open():
             yield
 
     # --- plumbing --------------------------------------------------------------------------
@@ -496,9 +384,7 @@ class MemoryService:
         index = UserIndex(user_id, self.embedder.dim)
         if memories:
             index.upsert(memories, vectors)
-        if others and self.multilingual is not None:
-            having = [m for m in memories if m.id in others]
-            index.upsert(having, {MULTILINGUAL: np.stack([others[m.id] for m in having])})
+        self.spaces.load(index, memories, others)
         return index
 
     def cache_stats(self) -> dict[str, int]:

@@ -6,14 +6,21 @@ added then forgotten in one unit is never stored."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from proxy.core.records import Event, Memory
 
-__all__ = ["UnitOfWork", "Upserts"]
+if TYPE_CHECKING:  # at run time these modules import nothing from here either way
+    from proxy.memory.recall.cache import IndexCache
+    from proxy.memory.storage.history import History
+    from proxy.memory.storage.protocol import Store
+
+__all__ = ["UnitOfWork", "Units", "Upserts"]
 
 
 class Upserts(NamedTuple):
@@ -80,3 +87,49 @@ class UnitOfWork:
         extra = {i: v for i, v in self._multilingual.items() if i in ids}
         dropped = {i: keys for i, keys in self._dropped.items() if i in ids}
         return Upserts([m for m, _ in kept], np.stack([v for _, v in kept]), extra, dropped)
+
+
+class Units:
+    """Runs units of work: each thread's writes join the enclosing unit (a batch of the
+    writer's), or a unit of their own stored when the block ends. The in-process index is
+    updated at once (searches see a change before it reaches the store); while a unit holds a
+    user's changes their index is neither evicted nor reloaded, and if storing fails they are
+    reloaded from the store on their next request."""
+
+    def __init__(self, store: Store, history: History, cache: IndexCache) -> None:
+        self._store = store
+        self._history = history
+        self._cache = cache
+        self._local = _Local()
+
+    @contextmanager
+    def open(self) -> Iterator[UnitOfWork]:
+        current = self._local.unit
+        if current is not None:
+            yield current
+            return
+        unit = UnitOfWork(on_first_touch=self._cache.hold)
+        self._local.unit = unit
+        try:
+            yield unit
+            for user_id, ids in unit.deletes_by_user().items():
+                self._store.delete(user_id, ids)
+            rows = unit.upserts()
+            self._store.upsert(rows.memories, rows.vectors, rows.multilingual, rows.dropped)
+            self._history.record(unit.events)
+        except BaseException:
+            for user_id in unit.users:
+                self._cache.drop(user_id)  # the index ran ahead of the store
+            raise
+        finally:
+            self._local.unit = None
+            for user_id in unit.users:
+                self._cache.release(user_id)
+        for user_id in unit.users:
+            index = self._cache.peek(user_id)
+            if index is not None:
+                index.mark_changed()
+
+
+class _Local(threading.local):
+    unit: UnitOfWork | None = None
