@@ -37,8 +37,8 @@ import httpx
 
 from proxy.app import create_app
 from proxy.settings import Settings
-from tests.fake_upstream import FakeUpstream
-from tests.servers import ServerThread
+from testbed.fake_upstream import FakeUpstream
+from testbed.servers import ServerThread
 
 ROOT = Path(__file__).resolve().parents[1]
 LINE = re.compile(r"^- (?:\[\d{4}-\d{2}-\d{2}\] )?(.*)$", re.MULTILINE)

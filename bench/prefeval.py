@@ -40,8 +40,8 @@ from tqdm import tqdm
 from proxy.app import create_app
 from proxy.core.tokens import estimate_tokens
 from proxy.settings import Settings
-from tests.fake_upstream import FakeUpstream
-from tests.servers import ServerThread
+from testbed.fake_upstream import FakeUpstream
+from testbed.servers import ServerThread
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "prefeval"

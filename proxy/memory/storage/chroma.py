@@ -382,6 +382,12 @@ class ChromaStore:
             self._call(shard, "get", where={"user_id": "\x00warm-up"}, include=[])
         return len(shards)
 
+    def collection_of(self, user_id: str) -> Any | None:
+        """The chromadb collection that holds the user's rows (None before the shard's first
+        write), for tools that query chromadb directly: bench/scale.py times chromadb's own
+        filtered query against the in-process index."""
+        return self._collection(shard_of(user_id, self._shards), create=False)
+
     def delete(self, user_id: str, ids: Sequence[str]) -> None:
         if ids:
             self._call(shard_of(user_id, self._shards), "delete", ids=list(ids))
