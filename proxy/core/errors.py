@@ -85,6 +85,11 @@ class MemoryUnavailable(Exception):
     """The memory store or embedder failed; callers degrade to 'no memories' (fail open)."""
 
 
+class DatabaseTooNew(MemoryUnavailable):
+    """A SQLite database of the data dir has a schema version newer than this code knows: it
+    is not opened (the proxy serves without memory rather than misread it)."""
+
+
 class UpstreamBrokeOff(Exception):
     """The upstream stopped mid-answer, after its status and headers were received."""
 

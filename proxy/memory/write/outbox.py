@@ -8,6 +8,7 @@ before it arrives here.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,23 +17,30 @@ from pathlib import Path
 
 from proxy.core.scope import Scope
 from proxy.core.times import check_event_time
-from proxy.memory.storage.sqlite import open_wal
+from proxy.memory.storage.sqlite import Migration, open_wal
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS turns (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    scope TEXT NOT NULL,
-    user_text TEXT NOT NULL,
-    assistant_text TEXT NOT NULL,
-    occurred_at REAL,
-    accepted_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    status TEXT NOT NULL DEFAULT 'pending',
-    last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS turns_status ON turns (status, seq);
-"""
+
+def _create_turns(db: sqlite3.Connection) -> None:
+    """Version 1: the turns waiting to be turned into memories (IF NOT EXISTS: the unversioned
+    databases of earlier releases have it already)."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS turns (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            scope TEXT NOT NULL,
+            user_text TEXT NOT NULL,
+            assistant_text TEXT NOT NULL,
+            occurred_at REAL,
+            accepted_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'pending',
+            last_error TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS turns_status ON turns (status, seq)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_create_turns,)
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,7 @@ class Turn:
 
 class Outbox:
     def __init__(self, path: Path) -> None:
-        self._db = open_wal(path, _SCHEMA)
+        self._db = open_wal(path, MIGRATIONS)
         self._lock = threading.Lock()
 
     def put(self, turn: Turn) -> int:
