@@ -25,7 +25,7 @@ async def healthz(services: ServicesDep) -> dict[str, Any]:
         )
     if services.writer is not None:
         memory["writer"] = services.writer.state()
-        memory["backlog"] = services.writer.backlog()
+        memory["backlog"] = await services.writer.backlog()
         memory["writes"] = vars(services.writer.stats)
         memory["extraction"] = vars(services.extraction)
     # Chats are served either way (memory fails open): "degraded" says memory is not working.

@@ -104,8 +104,15 @@ class Outbox:
             )
 
     def done(self, turns: Sequence[Turn]) -> None:
+        """Remove processed turns, all or none (the writer counts them out of its backlog)."""
         with self._lock:
-            self._db.executemany("DELETE FROM turns WHERE seq = ?", [(t.seq,) for t in turns])
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("DELETE FROM turns WHERE seq = ?", [(t.seq,) for t in turns])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def retry_later(self, turn: Turn, error: str, max_attempts: int) -> bool:
         """Count a failed attempt; park the turn as failed past `max_attempts`. True if parked."""
