@@ -48,6 +48,8 @@ from proxy.upstream import Upstream, create_session
 if TYPE_CHECKING:
     from proxy.mcp.http import McpEndpoint
 
+__all__ = ["build_mcp", "build_memory", "build_processor", "create_app"]
+
 log = logging.getLogger(__name__)
 
 

@@ -7,6 +7,28 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+__all__ = [
+    "DatabaseTooNew",
+    "EvalError",
+    "ExtractionParseError",
+    "Forbidden",
+    "InvalidRequest",
+    "JudgeParseError",
+    "MemoryToolError",
+    "MemoryUnavailable",
+    "NotFound",
+    "PayloadTooLarge",
+    "ProxyError",
+    "StoreUnavailable",
+    "TimeOutOfRange",
+    "Unauthorized",
+    "UpstreamBrokeOff",
+    "UpstreamTimeout",
+    "UpstreamUnreachable",
+    "error_body",
+    "error_response",
+]
+
 
 class ProxyError(Exception):
     """An error the proxy itself answers, in OpenAI's envelope."""

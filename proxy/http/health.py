@@ -8,6 +8,8 @@ from fastapi import APIRouter
 
 from proxy.deps import ServicesDep
 
+__all__ = ["healthz", "router"]
+
 router = APIRouter()
 
 

@@ -26,6 +26,17 @@ from proxy.core.records import Memory
 from proxy.memory.storage.chroma_errors import is_outage
 from proxy.memory.storage.rows import from_row, to_metadata, vector_of, with_vector
 
+__all__ = [
+    "LOAD_PAGE",
+    "META_COLLECTION",
+    "PREFIX",
+    "RECONNECT_INTERVAL_S",
+    "ROW_FORMAT",
+    "SHARDS",
+    "ChromaStore",
+    "shard_of",
+]
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 

@@ -13,6 +13,8 @@ from proxy.core.errors import MemoryUnavailable
 from proxy.core.records import Event
 from proxy.memory.storage.sqlite import Migration, open_wal
 
+__all__ = ["MIGRATIONS", "History"]
+
 
 def _create_events(db: sqlite3.Connection) -> None:
     """Version 1: one row per change (IF NOT EXISTS: the unversioned databases of earlier

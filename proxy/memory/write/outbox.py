@@ -14,10 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from proxy.core.scope import Scope
 from proxy.core.times import check_event_time
 from proxy.memory.storage.sqlite import Migration, open_wal
+
+__all__ = ["MIGRATIONS", "Outbox", "Turn"]
 
 
 def _create_turns(db: sqlite3.Connection) -> None:
@@ -149,7 +152,7 @@ class Outbox:
             self._db.close()
 
 
-def _turn(row: tuple) -> Turn:
+def _turn(row: tuple[Any, ...]) -> Turn:
     """A row as a turn; raises on a row this version cannot read (parked by the caller)."""
     seq, turn_id, scope, user_text, assistant_text, occurred_at, accepted_at, attempts = row
     user_id, session_id, agent_id = json.loads(scope)

@@ -13,11 +13,24 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from proxy.core.errors import MemoryUnavailable
 from proxy.core.scope import Scope
 from proxy.memory.extract.redact import redact
 from proxy.memory.write.outbox import Outbox, Turn
+
+__all__ = [
+    "MAX_BATCH_S",
+    "MAX_TURN_CHARS",
+    "RESTART_DELAY_S",
+    "STUCK_AFTER_S",
+    "BatchedWrites",
+    "ProcessTurn",
+    "WriteBack",
+    "WriterStats",
+    "storable",
+]
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +186,7 @@ class WriteBack:
                     worker.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await worker
-            if self._stopping:
+            if self._stopped():
                 return
             error = None if worker.cancelled() else worker.exception()
             self.stats.worker_restarts += 1
@@ -183,6 +196,10 @@ class WriteBack:
             await self._sleep(RESTART_DELAY_S)
             self._failure = None
             self._last_progress = time.monotonic()
+
+    def _stopped(self) -> bool:
+        # A method, not the flag itself: `stop()` sets it while the supervisor awaits.
+        return self._stopping
 
     async def stop(self, drain_timeout: float) -> None:
         """Give pending turns up to `drain_timeout` seconds; what is left stays in the outbox
@@ -212,7 +229,7 @@ class WriteBack:
                 if await asyncio.to_thread(self._outbox.pending_up_to, watermark) == 0:
                     return
                 async with self._progress:
-                    await self._progress.wait_for(lambda seen=rounds: self._rounds != seen)
+                    await self._progress.wait_for(partial(self._rounds_since, rounds))
 
         try:
             await asyncio.wait_for(drained(), timeout)
@@ -223,6 +240,9 @@ class WriteBack:
     async def backlog(self) -> dict[str, int]:
         """Turns waiting to be processed, and turns parked as failed (read off the loop)."""
         return await asyncio.to_thread(self._outbox.counts)
+
+    def _rounds_since(self, rounds: int) -> bool:
+        return self._rounds != rounds
 
     async def _round_done(self) -> None:
         self._rounds += 1
