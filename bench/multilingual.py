@@ -39,6 +39,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from tests.fake_upstream import FakeUpstream
+from tests.servers import ServerThread
 
 from bench.multilingual_probes import EVENTS, PROFILE, QUESTIONS, UNRELATED, USERS, Question
 from bench.multilingual_score import (
@@ -55,8 +57,6 @@ from bench.report import run_header
 from proxy.app import create_app
 from proxy.core.tokens import estimate_tokens
 from proxy.settings import Settings
-from tests.fake_upstream import FakeUpstream
-from tests.servers import ServerThread
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE_DAYS_AGO = 200  # profile facts are told first, long ago

@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fake_anthropic import input_tokens, message_events, message_object
-from tests.fake_responses import response_events, response_object
+from testbed.fake_anthropic import input_tokens, message_events, message_object
+from testbed.fake_responses import response_events, response_object
 
 
 @dataclass
