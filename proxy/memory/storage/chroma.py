@@ -67,6 +67,11 @@ _EMPTY: dict[str, Any] = {
 }
 
 
+def _worth_reopening(exc: Exception) -> bool:
+    """An outage chromadb reported (MemoryUnavailable is ours: it already says what is wrong)."""
+    return not isinstance(exc, MemoryUnavailable) and is_outage(exc)
+
+
 def shard_of(user_id: str, shards: int = SHARDS) -> int:
     """Stable across processes and versions (unlike hash()): every replica agrees."""
     digest = hashlib.blake2b(user_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
@@ -179,18 +184,14 @@ class ChromaStore:
         later); any other error is a bug and propagates unchanged, with its traceback."""
         try:
             return call()
-        except MemoryUnavailable:
-            raise
         except Exception as exc:
-            if not is_outage(exc):
+            if not _worth_reopening(exc):
                 raise
         try:
             self._recover()
             return call()
-        except MemoryUnavailable:
-            raise
         except Exception as exc:
-            if not is_outage(exc):
+            if not _worth_reopening(exc):
                 raise
             raise MemoryUnavailable(f"memory store {what} failed: {exc}") from exc
 
@@ -367,6 +368,11 @@ class ChromaStore:
 
     def scan(self, batch: int = 1000) -> Iterator[list[Memory]]:
         """Every memory of every user, in pages (export, stats)."""
+        for page in self._rows(batch):
+            yield [from_row(*row) for row in page]
+
+    def _rows(self, batch: int) -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
+        """Every row of every shard as (id, text, metadata), in pages."""
         for shard in self._existing_shards():
             offset = 0
             while True:
@@ -375,13 +381,13 @@ class ChromaStore:
                 )
                 if not result["ids"]:
                     break
+                offset += len(result["ids"])
                 yield [
-                    from_row(memory_id, text or "", metadata or {})
+                    (memory_id, text or "", metadata or {})
                     for memory_id, text, metadata in zip(
                         result["ids"], result["documents"], result["metadatas"], strict=True
                     )
                 ]
-                offset += len(result["ids"])
 
     def warm_shards(self) -> int:
         """Touch every shard: chromadb loads a collection's segments on its first read (tens of
@@ -438,24 +444,10 @@ class ChromaStore:
 
     def rows_lacking(self, key: str, batch: int = 1000) -> Iterator[list[Memory]]:
         """Pages of the rows whose metadata has no `key` (written by an earlier version)."""
-        for shard in self._existing_shards():
-            offset = 0
-            while True:
-                result = self._call(
-                    shard, "get", include=["documents", "metadatas"], limit=batch, offset=offset
-                )
-                if not result["ids"]:
-                    break
-                offset += len(result["ids"])
-                page = [
-                    from_row(memory_id, text or "", metadata or {})
-                    for memory_id, text, metadata in zip(
-                        result["ids"], result["documents"], result["metadatas"], strict=True
-                    )
-                    if key not in (metadata or {})
-                ]
-                if page:
-                    yield page
+        for page in self._rows(batch):
+            lacking = [from_row(*row) for row in page if key not in row[2]]
+            if lacking:
+                yield lacking
 
     def rewrite_metadata(self, memories: Sequence[Memory]) -> None:
         """Store the memories' metadata as it is now, vectors and texts untouched."""
