@@ -135,8 +135,8 @@ async def arm(
     rng = random.Random(seed)
     mode = "off" if placement is None else placement
     inject = {"placement": placement or "cache-aware"}
-    with harness.proxy_in_thread(upstream, data_dir, inject=inject) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+    with harness.proxy_in_thread(upstream, data_dir, inject=inject) as running:
+        async with httpx.AsyncClient(base_url=running.url, timeout=120) as client:
             await seed_users(client, users)
             shares: list[float] = []
             carried: list[int] = []

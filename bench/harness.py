@@ -14,6 +14,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import multiprocessing
 import platform
@@ -38,9 +39,11 @@ from testbed.servers import ServerThread
 __all__ = [
     "RESULTS",
     "ROOT",
+    "Running",
     "Sample",
     "Side",
     "chat_body",
+    "code_digest",
     "flush",
     "in_fresh_process",
     "latency",
@@ -81,7 +84,8 @@ def run_header(benchmark: str) -> dict[str, Any]:
 
 def write_results(path: Path, result: dict[str, Any], *, quiet: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
+    text = json.dumps(result, indent=2, ensure_ascii=False, default=_json_default)
+    path.write_text(text + "\n", encoding="utf-8")
     if not quiet:
         print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
@@ -103,6 +107,14 @@ def in_fresh_process(function: Callable[..., T], *args: Any) -> T:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         return pool.submit(function, *args).result()
+
+
+def code_digest() -> str:
+    """Which proxy code was measured (others change it while benchmarks run)."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "proxy").rglob("*.py")):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def log(message: str) -> None:
@@ -157,17 +169,24 @@ def proc_cpu_s(pid: int) -> float:
 # --- the proxy and its memory routes ---------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Running:
+    url: str  # the proxy
+    upstream_url: str  # the fake upstream, for requests sent to it directly
+    settings: Any  # proxy.settings.Settings, as the proxy runs with them
+
+
 @contextlib.contextmanager
-def proxy_in_thread(upstream: FakeUpstream, data_dir: Path, **settings: Any) -> Iterator[str]:
-    """The proxy under uvicorn in a thread, in front of `upstream` (in a thread too); yields the
-    proxy's URL. `settings`: Settings fields besides the upstream and the data dir."""
+def proxy_in_thread(upstream: FakeUpstream, data_dir: Path, **settings: Any) -> Iterator[Running]:
+    """The proxy under uvicorn in a thread, in front of `upstream` (in a thread too).
+    `settings`: Settings fields besides the upstream and the data dir."""
     from proxy.app import create_app  # the proxy itself, only for the benchmarks that need it
     from proxy.settings import Settings
 
     with ServerThread(upstream.app) as fake:
         config = Settings(upstream_url=f"{fake.url}/v1", data_dir=data_dir, **settings)
         with ServerThread(create_app(config)) as proxy:
-            yield proxy.url
+            yield Running(proxy.url, fake.url, config)
 
 
 def chat_body(

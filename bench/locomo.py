@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import re
 import sys
@@ -137,14 +136,6 @@ def injected(blocks: str) -> tuple[list[str], str]:
     return LINE_RE.findall(blocks), blocks
 
 
-def code_digest() -> str:
-    """Which proxy code was measured (others change it while benchmarks run)."""
-    digest = hashlib.sha256()
-    for path in sorted((ROOT / "proxy").rglob("*.py")):
-        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
@@ -225,13 +216,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         session_budget=round(defaults.session_budget * share),
         recent_budget=round(defaults.recent_budget * share),
     )
-    digest = code_digest()
+    digest = harness.code_digest()
     header = harness.run_header("memory recall on LoCoMo (docs/bench.md §1)")
     with (
         tempfile.TemporaryDirectory(prefix="locomo-") as tmp,
-        harness.proxy_in_thread(upstream, Path(tmp), retrieval=retrieval) as url,
+        harness.proxy_in_thread(upstream, Path(tmp), retrieval=retrieval) as running,
     ):
-        async with httpx.AsyncClient(base_url=url, timeout=900) as client:
+        async with httpx.AsyncClient(base_url=running.url, timeout=900) as client:
             result = await measure(args, client, upstream, convs)
     return {
         **header,

@@ -214,13 +214,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         tempfile.TemporaryDirectory(prefix="prefeval-") as tmp,
         harness.proxy_in_thread(
             upstream, Path(tmp), retrieval=overrides, inject={"placement": args.placement}
-        ) as url,
+        ) as running,
     ):
-        async with httpx.AsyncClient(base_url=url, timeout=900) as client:
+        async with httpx.AsyncClient(base_url=running.url, timeout=900) as client:
             started = time.perf_counter()
             await ingest(client, turns, args.concurrency)
             ingest_s = time.perf_counter() - started
-            stored = sum(len(harness.list_memories(url, user)) for user in turns)
+            stored = sum(len(harness.list_memories(running.url, user)) for user in turns)
             rows = await ask(client, upstream, probes)
     return {
         **header,

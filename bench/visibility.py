@@ -44,8 +44,8 @@ def run(turns: int) -> dict[str, Any]:
     delays: list[float] = []
     with (
         tempfile.TemporaryDirectory() as data,
-        harness.proxy_in_thread(FakeUpstream(), Path(data)) as url,
-        httpx.Client(base_url=url, timeout=30) as http,
+        harness.proxy_in_thread(FakeUpstream(), Path(data)) as running,
+        httpx.Client(base_url=running.url, timeout=30) as http,
     ):
         for i, name in enumerate(names[:turns]):
             user = f"vis-{i % 10}"
@@ -62,7 +62,7 @@ def run(turns: int) -> dict[str, Any]:
             headers = {"x-user-id": f"burst-{i % 10}", "x-memory-mode": "write-only"}
             body = harness.chat_body(f"I collect stamps from {name}.")
             http.post("/v1/chat/completions", headers=headers, json=body).raise_for_status()
-        harness.flush(url)
+        harness.flush(running.url)
         burst_s = time.perf_counter() - started
     return {
         **harness.run_header("write visibility (docs/bench.md §3)"),
