@@ -15,32 +15,26 @@ compared on what reaches the model, not only on where it sits.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import argparse
 import asyncio
 import itertools
 import json
-import os
 import random
 import re
-import shlex
 import statistics
+import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
 
 import httpx
 
-from proxy.app import create_app
-from proxy.settings import Settings
-from tests.fake_upstream import FakeUpstream
-from tests.servers import ServerThread
+from bench import harness
+from testbed.fake_upstream import FakeUpstream
 
-ROOT = Path(__file__).resolve().parents[1]
 LINE = re.compile(r"^- (?:\[\d{4}-\d{2}-\d{2}\] )?(.*)$", re.MULTILINE)
 
 # (fact, a question about it): facts are profile items and episodes of many kinds.
@@ -136,18 +130,13 @@ async def converse(
 
 
 async def arm(
-    placement: str | None, users: int, seed: int, data_dir: Path, upstream: FakeUpstream, url: str
+    placement: str | None, users: int, seed: int, data_dir: Path, upstream: FakeUpstream
 ) -> dict[str, Any]:
-    settings = Settings(
-        upstream_url=f"{url}/v1",
-        data_dir=data_dir,
-        inject={"placement": placement or "cache-aware"},
-    )
-    proxy = ServerThread(create_app(settings)).start()
     rng = random.Random(seed)
     mode = "off" if placement is None else placement
-    try:
-        async with httpx.AsyncClient(base_url=proxy.url, timeout=120) as client:
+    inject = {"placement": placement or "cache-aware"}
+    with harness.proxy_in_thread(upstream, data_dir, inject=inject) as running:
+        async with httpx.AsyncClient(base_url=running.url, timeout=120) as client:
             await seed_users(client, users)
             shares: list[float] = []
             carried: list[int] = []
@@ -158,8 +147,6 @@ async def arm(
                 shares += got
                 carried += memories
                 per_conversation.append(statistics.fmean(got))
-    finally:
-        proxy.stop()
     ordered = sorted(shares)
     return {
         "requests": len(carried),
@@ -186,31 +173,23 @@ async def seed_users(client: httpx.AsyncClient, users: int) -> None:
                 },
             )
             response.raise_for_status()
-    (await client.post("/memories/flush", params={"timeout": 300})).raise_for_status()
+    await asyncio.to_thread(harness.flush, str(client.base_url))
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     upstream = FakeUpstream(reply=lambda body: "Here is a short, helpful answer to that.")
-    fake = ServerThread(upstream.app).start()
+    header = harness.run_header("prompt-cache prefix reuse")
     arms: dict[str, Any] = {}
-    try:
-        for name, placement in (
-            ("memory off", None),
-            ("system", "system"),
-            ("cache-aware", "cache-aware"),
-        ):
-            with tempfile.TemporaryDirectory(prefix="cache-") as tmp:
-                arms[name] = await arm(
-                    placement, args.users, args.seed, Path(tmp), upstream, fake.url
-                )
-                print(name, arms[name], flush=True)
-    finally:
-        fake.stop()
+    for name, placement in (
+        ("memory off", None),
+        ("system", "system"),
+        ("cache-aware", "cache-aware"),
+    ):
+        with tempfile.TemporaryDirectory(prefix="cache-") as tmp:
+            arms[name] = await arm(placement, args.users, args.seed, Path(tmp), upstream)
+            print(name, arms[name], flush=True)
     return {
-        "benchmark": "cache",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": shlex.join([sys.executable, *sys.argv]),
-        "machine": {"cpus": os.cpu_count()},
+        **header,
         "users": args.users,
         "facts_per_user": len(FACTS),
         "arms": arms,
@@ -221,18 +200,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=12)
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cache.json")
+    parser.add_argument("--out", type=Path, default=harness.RESULTS / "cache.json")
     args = parser.parse_args()
     result = asyncio.run(run(args))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"{'arm':<12} {'reuse mean':>10} {'p10':>7} {'min':>7} {'memories/request':>17}")
     for name, figures in result["arms"].items():
         print(
             f"{name:<12} {figures['prefix_reuse_mean']:>10.3f} {figures['prefix_reuse_p10']:>7.3f}"
             f" {figures['prefix_reuse_min']:>7.3f} {figures['memories_per_request_mean']:>17.2f}"
         )
-    print(f"wrote {args.out}")
+    harness.write_results(args.out, result)
 
 
 if __name__ == "__main__":

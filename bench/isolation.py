@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import platform
 import random
 import re
 import shutil
@@ -32,18 +30,19 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
+
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # the repo root: `tests` imports from a plain checkout
-    sys.path.insert(0, str(ROOT))
+from bench import harness
+from bench.words import made_up_name
+from testbed.fake_upstream import FakeUpstream
+from testbed.processes import ProxyProcess
+from testbed.servers import ServerThread
 
-RESULTS = ROOT / "bench" / "results" / "isolation.json"
-SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
 # No template states a single-valued attribute (where one lives, one's job, a favourite):
 # the proxy would let the newest supersede the others.
 TEMPLATES = (
@@ -91,7 +90,7 @@ def make_facts(users: int, turns: int, seed: int) -> Facts:
         user = f"iso-{seed}-{u:03d}"
         names: list[str] = []
         for t in range(turns):
-            while (name := "".join(rng.choice(SYLLABLES) for _ in range(5)).capitalize()) in owner:
+            while (name := made_up_name(rng)) in owner:
                 pass
             owner[name] = user
             text[name] = TEMPLATES[(u + t) % len(TEMPLATES)].format(name)
@@ -193,16 +192,6 @@ def _failed(report: Report, kind: str, detail: str = "") -> None:
         report.failure_examples.append(f"{kind}: {detail}")
 
 
-async def _flush(client: httpx.AsyncClient, deadline_s: float) -> None:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        response = await client.post("/memories/flush", params={"timeout": 600}, timeout=610)
-        if response.status_code == 200:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"writes not flushed: {response.text}")
-
-
 async def run_isolation(
     proxy_url: str,
     users: int,
@@ -260,7 +249,7 @@ async def run_isolation(
         await asyncio.gather(*(tell_all(user) for user in facts.by_user))
         report.seconds["write"] = round(time.perf_counter() - started, 1)
         started = time.perf_counter()
-        await _flush(client, flush_deadline_s)
+        await asyncio.to_thread(harness.flush, proxy_url, flush_deadline_s)
         report.seconds["flush"] = round(time.perf_counter() - started, 1)
         started = time.perf_counter()
         await asyncio.gather(*(ask_all(user) for user in facts.by_user))
@@ -299,15 +288,11 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=harness.RESULTS / "isolation.json")
     args = parser.parse_args()
 
-    from tests.fake_upstream import FakeUpstream
-    from tests.processes import ProxyProcess
-    from tests.servers import ServerThread
-
-    upstream = FakeUpstream(reply=echo_memories)
-    upstream.requests = _Discard()  # type: ignore[assignment]  # no need to keep 20k requests
+    header = harness.run_header("isolation under load")
+    upstream = FakeUpstream(reply=echo_memories, keep=0)  # no need to keep 30k requests
     workdir = Path(tempfile.mkdtemp(prefix="memory-proxy-isolation-"))
     with ServerThread(upstream.app) as upstream_server:
         # The proxy in its own process: the load generated here shares no GIL with it.
@@ -322,32 +307,16 @@ def main() -> None:
         finally:
             proxy.close()
     log = (workdir / "proxy.log").read_text(errors="replace")
-    over_budget = log.count("memory retrieval exceeded")  # failed open: the call went on bare
+    over_budget = log.count("memory retrieval exceeded")  # failed open: answered bare
     print(summary(report))
     print(f"retrievals over budget: {over_budget} (answered without memory)")
     print(f"total seconds:          {total}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    result = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
-        "total_seconds": total,
-        "retrievals_over_budget": over_budget,
-        **asdict(report),
-        "leaks": report.leaks,
-    }
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    result = header | {"total_seconds": total, "retrievals_over_budget": over_budget}
+    harness.write_results(args.out, result | asdict(report) | {"leaks": report.leaks})
     if report.leaks or report.failed_requests:
         print(f"data and proxy log kept in {workdir}")
         raise SystemExit(1)
     shutil.rmtree(workdir)
-
-
-class _Discard(list):
-    """A request log that keeps nothing."""
-
-    def append(self, item: object) -> None:
-        pass
 
 
 if __name__ == "__main__":

@@ -14,34 +14,31 @@ superseded (its memory was replaced by a newer statement), or stored but not inj
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import argparse
 import asyncio
-import hashlib
 import json
 import re
-import shlex
+import sys
 import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
+
 import httpx
+import numpy as np
 from tqdm import tqdm
 
-from proxy.app import create_app
+from bench import harness
 from proxy.core.tokens import estimate_tokens
-from proxy.settings import RetrievalSettings, Settings
-from tests.fake_upstream import FakeUpstream
-from tests.servers import ServerThread
+from proxy.settings import RetrievalSettings
+from testbed.fake_upstream import FakeUpstream
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = harness.ROOT
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 WORD_RE = re.compile(r"\w+")
 EVIDENCE_RE = re.compile(r"D:?(\d+):(\d+)")  # "D8:6; D9:17", "D:11:26", "D30:05"
@@ -139,21 +136,6 @@ def injected(blocks: str) -> tuple[list[str], str]:
     return LINE_RE.findall(blocks), blocks
 
 
-def code_digest() -> str:
-    """Which proxy code was measured (others change it while benchmarks run)."""
-    digest = hashlib.sha256()
-    for path in sorted((ROOT / "proxy").rglob("*.py")):
-        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
@@ -184,20 +166,6 @@ async def replay(client: httpx.AsyncClient, convs: list[Conversation], concurren
     bar.close()
 
 
-async def list_memories(client: httpx.AsyncClient, user: str) -> list[dict[str, Any]]:
-    """Every memory of the user, superseded ones included, all pages."""
-    items: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"user_id": user, "limit": 1000, "include_superseded": "true"}
-    while True:
-        response = await client.get("/memories", params=params)
-        response.raise_for_status()
-        page = response.json()
-        items += page["data"]
-        if not page.get("has_more") or not page.get("next_cursor"):
-            return items
-        params["cursor"] = page["next_cursor"]
-
-
 @dataclass
 class Store:
     """What the proxy kept, attributed to turns."""
@@ -208,13 +176,14 @@ class Store:
     counts: Counter[str] = field(default_factory=Counter)
 
 
-async def index_store(client: httpx.AsyncClient, convs: list[Conversation]) -> Store:
+def index_store(proxy_url: str, convs: list[Conversation]) -> Store:
     store = Store()
     for conv in convs:
         for speaker in conv.speakers:
             own = [t for t in conv.turns if t.speaker == speaker]
             mapping: dict[str, set[str]] = {}
-            for memory in await list_memories(client, conv.user(speaker)):
+            memories = harness.list_memories(proxy_url, conv.user(speaker), include_superseded=True)
+            for memory in memories:
                 ids = attribute(memory["text"], speaker, own)
                 store.counts["unattributed"] += not ids
                 if memory.get("status", "active") == "superseded":
@@ -232,7 +201,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     convs, skipped = load(args.data, args.limit_conversations)
     replies = {f"replay/{c.sample_id}/{t.dia_id}": t.reply for c in convs for t in c.turns}
     upstream = FakeUpstream(reply=lambda body: replies.get(str(body.get("model")), "ok"))
-    fake = ServerThread(upstream.app).start()
     per_user = args.token_budget if args.token_budget is not None else args.budget // 2
     # One block of `--budget` tokens split between the two speakers' users: each gets half of
     # every tier's share too (the defaults' proportions).
@@ -248,19 +216,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         session_budget=round(defaults.session_budget * share),
         recent_budget=round(defaults.recent_budget * share),
     )
-    digest = code_digest()
-    with tempfile.TemporaryDirectory(prefix="locomo-") as tmp:
-        settings = Settings(upstream_url=f"{fake.url}/v1", data_dir=Path(tmp), retrieval=retrieval)
-        proxy = ServerThread(create_app(settings)).start()
-        try:
-            async with httpx.AsyncClient(base_url=proxy.url, timeout=900) as client:
-                result = await measure(args, client, upstream, convs)
-        finally:
-            proxy.stop()
-            fake.stop()
+    digest = harness.code_digest()
+    header = harness.run_header("memory recall on LoCoMo (docs/bench.md §1)")
+    with (
+        tempfile.TemporaryDirectory(prefix="locomo-") as tmp,
+        harness.proxy_in_thread(upstream, Path(tmp), retrieval=retrieval) as running,
+    ):
+        async with httpx.AsyncClient(base_url=running.url, timeout=900) as client:
+            result = await measure(args, client, upstream, convs)
     return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": shlex.join([sys.executable, *sys.argv]),
+        **header,
         "data": str(args.data),
         "proxy_code_sha256": digest,
         "settings": retrieval.model_dump(),
@@ -281,10 +246,10 @@ async def measure(
     started = time.perf_counter()
     await replay(client, convs, args.concurrency)
     replayed = time.perf_counter() - started
-    (await client.post("/memories/flush", params={"timeout": 600})).raise_for_status()
+    await asyncio.to_thread(harness.flush, str(client.base_url))
     ingest_s = time.perf_counter() - started
     health = (await client.get("/healthz")).json().get("memory", {})
-    store = await index_store(client, convs)
+    store = await asyncio.to_thread(index_store, str(client.base_url), convs)
 
     rows: list[dict[str, Any]] = []
     latencies: list[float] = []
@@ -339,6 +304,7 @@ async def measure(
     bar.close()
     query_s = time.perf_counter() - query_started
 
+    tokens = col(rows, "tokens")
     evidence_turns = {(c.sample_id, e) for c in convs for q in c.questions for e in q.evidence}
     groups = {"overall": rows} | {
         name: [r for r in rows if r["category"] == cat] for cat, name in CATEGORIES.items()
@@ -346,7 +312,7 @@ async def measure(
     return {
         "questions": len(rows),
         "recall": {name: summary(group, args.ks) for name, group in groups.items()},
-        "tokens": {"mean": mean(col(rows, "tokens")), "p95": pct(col(rows, "tokens"), 0.95)},
+        "tokens": {"mean": mean(tokens), "p95": float(np.percentile(tokens, 95)) if rows else 0.0},
         "memories_injected_per_question": mean(col(rows, "n")),
         "store": {
             "turns": n_turns,
@@ -368,8 +334,8 @@ async def measure(
         "query": {
             "wall_s": query_s,
             "requests": len(latencies),
-            "latency_p50_ms": pct(latencies, 0.5) * 1000,
-            "latency_p95_ms": pct(latencies, 0.95) * 1000,
+            "latency_p50_ms": harness.percentile(latencies, 50),
+            "latency_p95_ms": harness.percentile(latencies, 95),
             "memory_status": dict(statuses),
         },
     }
@@ -449,14 +415,12 @@ def main() -> None:
     parser.add_argument("--ks", default="5,10,20", help="prefixes of the injected list to score")
     parser.add_argument("--concurrency", type=int, default=4, help="conversations replayed at once")
     parser.add_argument("--examples", type=int, default=20, help="never-stored turns to keep")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/locomo.json")
+    parser.add_argument("--out", type=Path, default=harness.RESULTS / "locomo.json")
     args = parser.parse_args()
     args.ks = sorted({int(k) for k in args.ks.split(",")} | {10})  # all@10 needs @10
     result = asyncio.run(run(args))
     report(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {args.out}")
+    harness.write_results(args.out, result)
 
 
 if __name__ == "__main__":

@@ -18,18 +18,12 @@ fake upstream, paired, per question language.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-# As `memory-proxy serve` does, before numpy loads: more BLAS threads spin against the event loop
-# (a 35 x 384 product took milliseconds on a busy machine).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
 
 import argparse
-import hashlib
-import json
 import logging
 import tempfile
 import time
@@ -40,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from bench import harness
 from bench.multilingual_probes import EVENTS, PROFILE, QUESTIONS, UNRELATED, USERS, Question
 from bench.multilingual_score import (
     Asked,
@@ -51,24 +46,11 @@ from bench.multilingual_score import (
     summarise_unrelated,
 )
 from bench.multilingual_store import check_store
-from bench.report import run_header
-from proxy.app import create_app
 from proxy.core.tokens import estimate_tokens
-from proxy.settings import Settings
-from tests.fake_upstream import FakeUpstream
-from tests.servers import ServerThread
+from testbed.fake_upstream import FakeUpstream
 
-ROOT = Path(__file__).resolve().parents[1]
 PROFILE_DAYS_AGO = 200  # profile facts are told first, long ago
 DIRECTIONS = ("zh->zh", "en->zh", "zh->en", "en->en")
-
-
-def code_digest() -> str:
-    """Which proxy code was measured (others change it while benchmarks run)."""
-    digest = hashlib.sha256()
-    for path in sorted((ROOT / "proxy").rglob("*.py")):
-        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def tell(proxy: httpx.Client, user: str, text: str, when: datetime) -> None:
@@ -91,7 +73,7 @@ def ingest(proxy: httpx.Client, now: datetime) -> float:
     told += [(e.user, e.days_ago, e.text) for e in EVENTS]
     for user, days, text in sorted(told, key=lambda row: -row[1]):
         tell(proxy, user, text, now - timedelta(days=days))
-    proxy.post("/memories/flush", params={"timeout": 600}, timeout=700).raise_for_status()
+    harness.flush(str(proxy.base_url))
     return time.perf_counter() - started
 
 
@@ -177,25 +159,17 @@ def added_latency(
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     upstream = FakeUpstream(reply=lambda body: "好的。")
-    fake = ServerThread(upstream.app).start()
-    digest = code_digest()
-    try:
-        with tempfile.TemporaryDirectory(prefix="multilingual-") as tmp:
-            settings = Settings(upstream_url=f"{fake.url}/v1", data_dir=Path(tmp))
-            server = ServerThread(create_app(settings)).start()
-            try:
-                with (
-                    httpx.Client(base_url=server.url, timeout=120, trust_env=False) as proxy,
-                    httpx.Client(base_url=fake.url, timeout=120, trust_env=False) as direct,
-                ):
-                    result = run(args, proxy, direct, upstream)
-            finally:
-                server.stop()
-    finally:
-        fake.stop()
+    digest = harness.code_digest()
+    with (
+        tempfile.TemporaryDirectory(prefix="multilingual-") as tmp,
+        harness.proxy_in_thread(upstream, Path(tmp)) as running,
+        httpx.Client(base_url=running.url, timeout=120, trust_env=False) as proxy,
+        httpx.Client(base_url=running.upstream_url, timeout=120, trust_env=False) as direct,
+    ):
+        result = run(args, proxy, direct, upstream)
     return {
         "proxy_code_sha256": digest,
-        "settings": without_keys(settings.model_dump(mode="json")),
+        "settings": without_keys(running.settings.model_dump(mode="json")),
         **result,
     }
 
@@ -305,16 +279,14 @@ def report(result: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="latency rounds over all asks")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/multilingual.json")
+    parser.add_argument("--out", type=Path, default=harness.RESULTS / "multilingual.json")
     args = parser.parse_args()
     # Configured before the proxy starts, as `memory-proxy serve` does: else the first library to
     # call basicConfig (the MCP server does, at INFO) logs every request of the run.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    result = run_header("multilingual") | measure(args)
+    result = harness.run_header("multilingual") | measure(args)
     report(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(f"written to {args.out}")
+    harness.write_results(args.out, result)
 
 
 if __name__ == "__main__":

@@ -12,23 +12,11 @@ from typing import Any
 
 import httpx
 
+from bench.harness import list_memories
 from bench.multilingual_probes import EVENTS, PROFILE, USERS
 from bench.multilingual_score import Probe
 
-__all__ = ["check_store", "find_stored", "list_memories"]
-
-
-def list_memories(proxy: httpx.Client, user: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"user_id": user, "limit": 1000, "include_superseded": "true"}
-    while True:
-        response = proxy.get("/memories", params=params)
-        response.raise_for_status()
-        page = response.json()
-        items += page["data"]
-        if not page.get("next_cursor"):
-            return items
-        params["cursor"] = page["next_cursor"]
+__all__ = ["check_store", "find_stored"]
 
 
 def find_stored(text: str, active: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -48,7 +36,8 @@ def check_store(proxy: httpx.Client) -> tuple[dict[str, Probe], dict[str, Any]]:
     in_profile_tier: list[str] = []
     rows = [("event", e.user, e.id, e.text) for e in EVENTS]
     rows += [("profile", p.user, p.id, p.text) for p in PROFILE]
-    memories = {user: list_memories(proxy, user) for user in USERS}
+    url = str(proxy.base_url)
+    memories = {user: list_memories(url, user, include_superseded=True) for user in USERS}
     for kind, user, pid, text in rows:
         active = [m for m in memories[user] if m.get("status", "active") == "active"]
         found = find_stored(text, active)

@@ -15,36 +15,31 @@ The data (CC BY-NC) stays in ../shared/data/prefeval/: the results file holds id
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import argparse
 import asyncio
 import json
 import random
 import re
-import shlex
 import statistics
+import sys
 import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
 
 import httpx
 from tqdm import tqdm
 
-from proxy.app import create_app
+from bench import harness
 from proxy.core.tokens import estimate_tokens
-from proxy.settings import Settings
-from tests.fake_upstream import FakeUpstream
-from tests.servers import ServerThread
+from proxy.settings import RetrievalSettings
+from testbed.fake_upstream import FakeUpstream
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "prefeval"
+DATA = harness.ROOT.parent / "shared" / "data" / "prefeval"
 TOPICS = [
     "education_learning_styles",
     "entertain_games",
@@ -93,8 +88,8 @@ class Probe:
     control: str  # another user's preference of the same topic (chance level)
 
 
-def distractors(limit_chars: tuple[int, int] = (20, 1500)) -> list[str]:
-    chats = json.loads((DATA / "filtered_inter_turns.json").read_text())
+def distractors(data: Path, limit_chars: tuple[int, int] = (20, 1500)) -> list[str]:
+    chats = json.loads((data / "filtered_inter_turns.json").read_text())
     turns = [
         m["content"]
         for chat in chats
@@ -104,11 +99,13 @@ def distractors(limit_chars: tuple[int, int] = (20, 1500)) -> list[str]:
     return turns
 
 
-def plan(per_topic: int, users: int, seed: int) -> tuple[dict[str, list[str]], list[Probe]]:
+def plan(
+    data: Path, per_topic: int, users: int, seed: int
+) -> tuple[dict[str, list[str]], list[Probe]]:
     """Each user's turns (preferences shuffled among distractors) and the probes to ask."""
     rng = random.Random(seed)
-    topics = {t: json.loads((DATA / f"{t}.json").read_text()) for t in TOPICS}
-    pool = distractors()
+    topics = {t: json.loads((data / f"{t}.json").read_text()) for t in TOPICS}
+    pool = distractors(data)
     turns: dict[str, list[str]] = {}
     probes: list[Probe] = []
     for u in range(users):
@@ -153,7 +150,7 @@ async def ingest(client: httpx.AsyncClient, turns: dict[str, list[str]], concurr
 
     await asyncio.gather(*(one_user(u, t) for u, t in turns.items()))
     bar.close()
-    (await client.post("/memories/flush", params={"timeout": 600})).raise_for_status()
+    await asyncio.to_thread(harness.flush, str(client.base_url))
 
 
 async def ask(
@@ -207,40 +204,29 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     users = args.users or (30 if args.per_topic == 1 else 20)
-    turns, probes = plan(args.per_topic, users, args.seed)
+    turns, probes = plan(args.data, args.per_topic, users, args.seed)
     upstream = FakeUpstream(reply=lambda body: "Noted.")
-    fake = ServerThread(upstream.app).start()
     overrides: dict[str, Any] = {"token_budget": args.budget}
     if args.profile_budget is not None:
         overrides["profile_budget"] = args.profile_budget
-    with tempfile.TemporaryDirectory(prefix="prefeval-") as tmp:
-        settings = Settings(
-            upstream_url=f"{fake.url}/v1",
-            data_dir=Path(tmp),
-            retrieval=overrides,
-            inject={"placement": args.placement},
-        )
-        proxy = ServerThread(create_app(settings)).start()
-        try:
-            async with httpx.AsyncClient(base_url=proxy.url, timeout=900) as client:
-                started = time.perf_counter()
-                await ingest(client, turns, args.concurrency)
-                ingest_s = time.perf_counter() - started
-                stored = 0
-                for user in turns:
-                    listed = await client.get("/memories", params={"user_id": user, "limit": 1000})
-                    stored += len(listed.json()["data"])
-                rows = await ask(client, upstream, probes)
-        finally:
-            proxy.stop()
-            fake.stop()
+    header = harness.run_header("prefeval (docs/bench.md §4)")
+    with (
+        tempfile.TemporaryDirectory(prefix="prefeval-") as tmp,
+        harness.proxy_in_thread(
+            upstream, Path(tmp), retrieval=overrides, inject={"placement": args.placement}
+        ) as running,
+    ):
+        async with httpx.AsyncClient(base_url=running.url, timeout=900) as client:
+            started = time.perf_counter()
+            await ingest(client, turns, args.concurrency)
+            ingest_s = time.perf_counter() - started
+            stored = sum(len(harness.list_memories(running.url, user)) for user in turns)
+            rows = await ask(client, upstream, probes)
     return {
-        "benchmark": "prefeval",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": shlex.join([sys.executable, *sys.argv]),
+        **header,
         "per_topic": args.per_topic,
         "users": users,
-        "settings": {**settings.retrieval.model_dump(), "placement": args.placement},
+        "settings": {**RetrievalSettings(**overrides).model_dump(), "placement": args.placement},
         "turns": sum(map(len, turns.values())),
         "memories_stored": stored,
         "ingest_s": round(ingest_s, 1),
@@ -251,6 +237,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DATA, help="the PrefEval folder")
     parser.add_argument("--per-topic", type=int, choices=[1, 2], default=1)
     parser.add_argument("--users", type=int, help="default 30 (20 with --per-topic 2)")
     parser.add_argument("--budget", type=int, default=600, help="retrieval.token_budget")
@@ -261,12 +248,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="results file (default bench/results/...)")
     args = parser.parse_args()
     result = asyncio.run(run(args))
-    out = args.out or ROOT / "bench" / "results" / f"prefeval-{args.per_topic}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
     summary = {k: v for k, v in result.items() if k != "rows"}
     print(json.dumps(summary, indent=1))
-    print(f"wrote {out}")
+    harness.write_results(args.out or harness.RESULTS / f"prefeval-{args.per_topic}.json", result)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,25 +46,22 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
+
 import numpy as np
 
+from bench import harness
+from bench.words import NOTES, QUESTIONS, Distinct, fill
 from proxy.core.records import Memory
 from proxy.core.scope import Scope
 from proxy.memory.embed.base import TextKind
 from proxy.memory.embed.minilm import MiniLMEmbedder
 from proxy.memory.recall.retrieval import SelectionParams
 from proxy.memory.service import MemoryService, memory_id
-from proxy.memory.storage.chroma import PREFIX, ChromaStore, shard_of
+from proxy.memory.storage.chroma import ChromaStore
 from proxy.memory.storage.history import History
 from proxy.settings import RetrievalSettings
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # the repo root: `bench` imports from a plain checkout
-    sys.path.insert(0, str(ROOT))
-
-from bench.report import run_header  # noqa: E402  (needs the path above)
-
-RESULTS = ROOT / "bench" / "results" / "scale.json"
 # The proxy's default in-process index size (retrieval.cache_memories): past it the least
 # recently used users are evicted and load again from the store on their next request.
 CACHE_ROWS = RetrievalSettings().cache_memories
@@ -73,93 +69,11 @@ DIM = 384
 EMBEDDER_NAME = MiniLMEmbedder.name  # what the store records; vectors are random either way
 FULL_SIZES = (1_000, 100_000, 1_000_000)
 QUICK_SIZES = (1_000, 100_000)
-
-# Short memory texts in the shape the offline extractor writes, from a few word lists.
-TEMPLATES = (
-    "Likes {a} and {b}.",
-    "Visited {place} in {year} with their {person}.",
-    "Is allergic to {a}.",
-    "Wants to learn {a} before {year}.",
-    "Works on {a} projects in {place}.",
-    "Prefers {a} over {b} for {occasion}.",
-    "Their {person} lives in {place}.",
-    "Bought a new {a} in {place} last {month}.",
-    "Plays {a} every {day} with their {person}.",
-    "Is planning a trip to {place} in {month} for {occasion}.",
-)
-NOUNS = (
-    "sushi ramen pizza tacos curry espresso matcha chocolate peanuts shellfish gluten lactose "
-    "guitar piano violin chess tennis climbing running yoga swimming cycling photography "
-    "pottery painting knitting gardening baking rust python golang kubernetes databases "
-    "jazz techno opera podcasts novels poetry history astronomy economics spanish japanese "
-    "german french bicycle camera laptop kayak tent telescope sneakers watch drone"
-).split()
-PLACES = (
-    "Lisbon Berlin Tokyo Osaka Seoul Nairobi Lagos Lima Quito Bogota Toronto Vancouver Denver "
-    "Austin Chicago Boston Dublin Edinburgh Oslo Helsinki Prague Vienna Budapest Krakow Athens "
-    "Istanbul Cairo Marrakesh Mumbai Delhi Bangkok Hanoi Manila Sydney Auckland Reykjavik"
-).split()
-PERSONS = "sister brother mother father partner daughter son cousin manager neighbour".split()
-OCCASIONS = "work weekends birthdays holidays dinner travel breakfast date nights".split()
-MONTHS = "January February March April May June July August September October November".split()
-DAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
-QUESTIONS = (
-    "What do I like about {a}?",
-    "Have I been to {place}?",
-    "Who in my family lives in {place}?",
-    "Any food I should avoid, like {a}?",
-    "What did I buy in {place}?",
-    "Do I prefer {a} or {b}?",
-    "When is my trip for {occasion}?",
-    "What hobbies do I share with my {person}?",
-)
-
-
-# --- measurement helpers ---------------------------------------------------------------------
-
-
-def proc_status() -> dict[str, float]:
-    """Resident (VmRSS) and peak resident (VmHWM) memory of this process, in MiB."""
-    values: dict[str, float] = {}
-    with open("/proc/self/status") as status:
-        for line in status:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = round(int(rest.split()[0]) / 1024, 1)
-    return values
+log = harness.log
 
 
 def rss_mib() -> float:
-    return proc_status()["VmRSS"]
-
-
-def disk_usage(path: Path) -> dict[str, float]:
-    """Allocated and apparent size of every file under `path`, in MiB."""
-    allocated = apparent = 0
-    for file in path.rglob("*"):
-        if file.is_file():
-            stat = file.stat()
-            allocated += stat.st_blocks * 512
-            apparent += stat.st_size
-    return {
-        "allocated_mib": round(allocated / 2**20, 1),
-        "apparent_mib": round(apparent / 2**20, 1),
-    }
-
-
-def latency(seconds: Sequence[float]) -> dict[str, float | int]:
-    """Percentiles in milliseconds."""
-    if not seconds:
-        return {"n": 0}
-    ms = np.asarray(seconds) * 1000
-    return {
-        "n": len(ms),
-        "p50_ms": round(float(np.percentile(ms, 50)), 3),
-        "p95_ms": round(float(np.percentile(ms, 95)), 3),
-        "p99_ms": round(float(np.percentile(ms, 99)), 3),
-        "max_ms": round(float(ms.max()), 3),
-        "mean_ms": round(float(ms.mean()), 3),
-    }
+    return harness.proc_memory()["VmRSS"]
 
 
 class GcWatch:
@@ -189,12 +103,6 @@ class GcWatch:
         }
 
 
-def timed(call: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    call()
-    return time.perf_counter() - started
-
-
 class Timings:
     """Wall-clock and process CPU seconds of repeated calls. Other processes may share the two
     cores: the CPU time is then the better estimate of a call's latency on an idle machine."""
@@ -212,7 +120,7 @@ class Timings:
         return wall
 
     def summary(self) -> dict[str, float | int]:
-        out = latency(self.wall)
+        out = harness.latency(self.wall)
         if self.cpu:
             cpu_ms = np.asarray(self.cpu) * 1000
             for q in (50, 95, 99):
@@ -243,47 +151,17 @@ def user_id(user: int) -> str:
     return f"user-{user:05d}"
 
 
-def fill(template: str, rnd: random.Random) -> str:
-    a, b = rnd.sample(NOUNS, 2)
-    return template.format(
-        a=a,
-        b=b,
-        place=rnd.choice(PLACES),
-        person=rnd.choice(PERSONS),
-        occasion=rnd.choice(OCCASIONS),
-        month=rnd.choice(MONTHS),
-        day=rnd.choice(DAYS),
-        year=rnd.randrange(2000, 2027),
-    )
-
-
 def make_memory(position: int, owner: int, rnd: random.Random, base: datetime) -> Memory:
     when = base + timedelta(seconds=30 * position)
     return Memory(
         id=memory_id(f"scale-turn-{position // 4}", position % 4),
-        text=fill(rnd.choice(TEMPLATES), rnd),
+        text=fill(rnd.choice(NOTES), rnd),
         scope=Scope(user_id=user_id(owner), session_id=f"session-{rnd.randrange(20)}"),
         created_at=when,
         occurred_at=when,
         kind=rnd.choice(("fact", "preference", "event")),
         source=f"scale-turn-{position // 4}",
     )
-
-
-class Questions:
-    """Distinct query texts (the MiniLM embedder caches repeated queries: none repeat here)."""
-
-    def __init__(self, seed: int) -> None:
-        self._rnd = random.Random(seed)
-        self._seen: set[str] = set()
-
-    def next(self) -> str:
-        while True:
-            text = fill(self._rnd.choice(QUESTIONS), self._rnd)
-            text = f"{text} ({self._rnd.randrange(10**6)})" if text in self._seen else text
-            if text not in self._seen:
-                self._seen.add(text)
-                return text
 
 
 class RandomQueryEmbedder:
@@ -303,16 +181,15 @@ class RandomQueryEmbedder:
 # --- phase 1: ingest (child process) ---------------------------------------------------------
 
 
-def ingest(
-    data_dir: Path, size: int, users: int, batch: int, seed: int, budget_s: float | None
-) -> dict[str, Any]:
-    """Store `size` memories, or as many whole batches as fit in `budget_s` seconds."""
+def ingest(args: argparse.Namespace, data_dir: Path, size: int, users: int) -> dict[str, Any]:
+    """Store `size` memories, or as many whole batches as fit in --ingest-budget seconds."""
+    batch, seed, budget_s = args.batch, args.seed, args.ingest_budget
     store = ChromaStore.connect(data_dir, None, EMBEDDER_NAME)
     owner = owners(size, users, seed)
     rng = np.random.default_rng([seed, 2])
     rnd = random.Random(seed)
     base = datetime(2025, 1, 1, tzinfo=UTC)
-    upsert_s = 0.0
+    upsert = Timings()
     started = time.perf_counter()
     next_report = started + 30
     stop = 0
@@ -322,8 +199,7 @@ def ingest(
             break
         stop = min(size, start + batch)
         memories = [make_memory(i, int(owner[i]), rnd, base) for i in range(start, stop)]
-        vectors = unit_vectors(rng, stop - start)
-        upsert_s += timed(partial(store.upsert, memories, vectors))
+        upsert.run(partial(store.upsert, memories, unit_vectors(rng, stop - start)))
         if time.perf_counter() > next_report:
             elapsed = time.perf_counter() - started
             log(f"  ingest {stop:,}/{size:,} in {elapsed:.0f} s ({stop / elapsed:,.0f}/s)")
@@ -332,12 +208,12 @@ def ingest(
     stored = store.count()
     if stored != stop:
         raise RuntimeError(f"stored {stored} memories, expected {stop}")
-    status = proc_status()
+    status = harness.proc_memory()
     return {
         "stored": stored,
         "complete": stored == size,
         "wall_s": round(wall, 2),
-        "upsert_s": round(upsert_s, 2),
+        "upsert_s": round(sum(upsert.wall), 2),
         "memories_per_s": round(stored / wall, 1),
         "batch": batch,
         "rss_after_mib": status["VmRSS"],
@@ -348,33 +224,35 @@ def ingest(
 # --- phase 2: search (child process, like a restarted proxy) ---------------------------------
 
 
-class TimedStore(ChromaStore):
-    """The real store, timing `load_user` (chromadb `get` with a `where` filter + row decode)."""
+class LoadTimer:
+    """The store as the service sees it, timing each `load_user` (chromadb `get` with a `where`
+    filter + row decoding); everything else is the store's own."""
 
-    def __init__(self, client: Any, embedder: str) -> None:
-        super().__init__(client, embedder)
+    def __init__(self, store: ChromaStore) -> None:
+        self.store = store
         self.loads: list[float] = []
 
     def load_user(self, user_id: str) -> tuple[list[Memory], np.ndarray]:
         started = time.perf_counter()
         try:
-            return super().load_user(user_id)
+            return self.store.load_user(user_id)
         finally:
             self.loads.append(time.perf_counter() - started)
 
+    @property
+    def on_reconnect(self) -> Callable[[], None] | None:
+        return self.store.on_reconnect
 
-def open_client(data_dir: Path) -> Any:
-    """The client `ChromaStore.connect` builds for a local data dir."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
+    @on_reconnect.setter
+    def on_reconnect(self, callback: Callable[[], None] | None) -> None:
+        self.store.on_reconnect = callback
 
-    return chromadb.PersistentClient(
-        path=str(data_dir / "chroma"), settings=ChromaSettings(anonymized_telemetry=False)
-    )
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
 
 
 def cold_searches(
-    service: MemoryService, store: TimedStore, users: Sequence[int], questions: Questions
+    service: MemoryService, store: LoadTimer, users: Sequence[int], questions: Distinct
 ) -> dict[str, Any]:
     """One search per user whose index is not loaded yet; splits out the store's load."""
     totals = Timings()
@@ -387,17 +265,15 @@ def cold_searches(
         loads.append(store.loads[-1])
     return {
         "total": totals.summary(),
-        "load_user": latency(loads),
-        "index_build_and_search": latency([t - s for t, s in zip(totals.wall, loads, strict=True)]),
+        "load_user": harness.latency(loads),
+        "index_build_and_search": harness.latency(
+            [t - s for t, s in zip(totals.wall, loads, strict=True)]
+        ),
     }
 
 
 def warm_searches(
-    service: MemoryService,
-    users: Sequence[int],
-    n: int,
-    questions: Questions,
-    rnd: random.Random,
+    service: MemoryService, users: Sequence[int], n: int, questions: Distinct, rnd: random.Random
 ) -> dict[str, Any]:
     timings = Timings()
     for _ in range(n):
@@ -405,22 +281,24 @@ def warm_searches(
     return timings.summary()
 
 
-def search(args: argparse.Namespace) -> dict[str, Any]:
+def search(
+    args: argparse.Namespace, data_dir: Path, size: int, target: int, users: int
+) -> dict[str, Any]:
+    """Reopen the store like a restarted proxy, then time searches (see the module's doc)."""
     gcw = GcWatch()
     out: dict[str, Any] = {
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "rss_at_start_mib": rss_mib(),
     }
-    data_dir: Path = args.data_dir
     started = time.perf_counter()
-    client = open_client(data_dir)
-    store = TimedStore(client, EMBEDDER_NAME)
+    chroma = ChromaStore.connect(data_dir, None, EMBEDDER_NAME)
+    store = LoadTimer(chroma)
     out["open_s"] = round(time.perf_counter() - started, 3)
     out["rss_after_open_mib"] = rss_mib()
 
     # The first `size` owners of the `target`-sized assignment: ingest may stop early.
-    owner = owners(args.target, args.users, args.seed)[: args.size]
-    counts = np.bincount(owner, minlength=args.users)
+    owner = owners(target, users, args.seed)[:size]
+    counts = np.bincount(owner, minlength=users)
     rnd = random.Random(args.seed + 7)
     people = [int(u) for u in np.flatnonzero(counts)]
     rnd.shuffle(people)
@@ -437,7 +315,7 @@ def search(args: argparse.Namespace) -> dict[str, Any]:
         "min": int(counts.min()),
         "max": int(counts.max()),
     }
-    questions = Questions(args.seed + 11)
+    questions = Distinct(QUESTIONS, args.seed + 11)
     history = History(data_dir / "history.sqlite3")
     selection = SelectionParams()
     service = MemoryService(
@@ -451,10 +329,10 @@ def search(args: argparse.Namespace) -> dict[str, Any]:
     include = ["documents", "metadatas", "embeddings"]
     gets = Timings()
     for user in raw_users:
-        collection = shard_collection(client, user)
+        collection = chroma.collection_of(user_id(user))
         gets.run(partial(collection.get, where={"user_id": user_id(user)}, include=include))
     out["chroma_get_where"] = gets.summary()
-    out |= chroma_get_variants(client, owner, others[: 2 * n_cold], include)
+    out |= chroma_get_variants(chroma, owner, others[: 2 * n_cold], include)
 
     log(f"  store only: {len(cold_store_users)} cold, {args.warm} warm searches")
     gcw.take()
@@ -492,8 +370,8 @@ def search(args: argparse.Namespace) -> dict[str, Any]:
     out["warm_store_only_full_cache"] = warm_searches(service, loaded, args.warm, questions, rnd)
     out["gc_during_full_cache_searches"] = gcw.take()
 
-    out["chroma_query"] = chroma_queries(client, people, args, rnd)
-    status = proc_status()
+    out["chroma_query"] = chroma_queries(chroma, people, args, rnd)
+    status = harness.proc_memory()
     out["rss_at_end_mib"] = status["VmRSS"]
     out["peak_rss_mib"] = status["VmHWM"]
     out["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -501,23 +379,18 @@ def search(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def shard_collection(client: Any, user: int) -> Any:
-    """The chromadb collection that holds this user's memories."""
-    return client.get_collection(f"{PREFIX}{shard_of(user_id(user)):02d}")
-
-
 def chroma_get_variants(
-    client: Any, owner: np.ndarray, users: Sequence[int], include: list[str]
+    chroma: ChromaStore, owner: np.ndarray, users: Sequence[int], include: list[str]
 ) -> dict[str, Any]:
     """What a cold load's chromadb `get` spends its time on, on users not read before: the
     `where` filter alone (ids only), and a fetch by ids (a layout that keeps each user's ids)."""
     half = len(users) // 2
     ids_only, by_ids = Timings(), Timings()
     for user in users[:half]:
-        collection = shard_collection(client, user)
+        collection = chroma.collection_of(user_id(user))
         ids_only.run(partial(collection.get, where={"user_id": user_id(user)}, include=[]))
     for user in users[half:]:
-        collection = shard_collection(client, user)
+        collection = chroma.collection_of(user_id(user))
         positions = np.flatnonzero(owner == user).tolist()
         ids = [memory_id(f"scale-turn-{i // 4}", i % 4) for i in positions]
         by_ids.run(partial(collection.get, ids=ids, include=include))
@@ -528,7 +401,7 @@ def chroma_get_variants(
 
 def load_everyone(
     service: MemoryService,
-    store: TimedStore,
+    store: LoadTimer,
     users: Sequence[int],
     counts: np.ndarray,
     rows_before: int,
@@ -537,7 +410,7 @@ def load_everyone(
     """Load every remaining user's index through a search, within a time budget."""
     log(f"  loading {len(users):,} more users (budget {budget_s:.0f} s)")
     rss_before = rss_mib()
-    questions = Questions(len(users))
+    questions = Distinct(QUESTIONS, len(users))
     store.loads.clear()
     totals = Timings()
     started = time.perf_counter()
@@ -564,7 +437,7 @@ def load_everyone(
         "rows_loaded": added_rows,
         "rows_in_process": added_rows + rows_before,
         "cold_search_while_growing": totals.summary(),
-        "load_user_while_growing": latency(store.loads),
+        "load_user_while_growing": harness.latency(store.loads),
         "rss_before_mib": rss_before,
         "rss_after_mib": rss_after,
         "bytes_per_memory": round((rss_after - rss_before) * 2**20 / added_rows)
@@ -574,7 +447,7 @@ def load_everyone(
 
 
 def chroma_queries(
-    client: Any, people: Sequence[int], args: argparse.Namespace, rnd: random.Random
+    chroma: ChromaStore, people: Sequence[int], args: argparse.Namespace, rnd: random.Random
 ) -> dict[str, Any]:
     """The naive layout: chromadb's own top-10 query on the user's shard, filtered to the user,
     and unfiltered."""
@@ -584,7 +457,7 @@ def chroma_queries(
     def query(user: int, filtered: bool, timings: Timings) -> float:
         vector = unit_vectors(rng, 1)
         where = {"user_id": user_id(user)} if filtered else None
-        collection = shard_collection(client, user)
+        collection = chroma.collection_of(user_id(user))
         call = partial(collection.query, query_embeddings=vector, where=where, n_results=10)
         return timings.run(call)
 
@@ -609,49 +482,17 @@ def chroma_queries(
 # --- the driver ------------------------------------------------------------------------------
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def disk_usage(path: Path) -> dict[str, float]:
+    """Allocated and apparent size of every file under `path`, in MiB."""
+    files = [file.stat() for file in path.rglob("*") if file.is_file()]
+    return {
+        "allocated_mib": round(sum(f.st_blocks * 512 for f in files) / 2**20, 1),
+        "apparent_mib": round(sum(f.st_size for f in files) / 2**20, 1),
+    }
 
 
 def users_for(size: int) -> int:
     return 100 if size <= 1_000 else 10_000
-
-
-def run_phase(
-    phase: str, data_dir: Path, size: int, target: int, args: argparse.Namespace
-) -> dict[str, Any]:
-    out = data_dir.parent / f"{phase}.json"
-    command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--phase",
-        phase,
-        "--data-dir",
-        str(data_dir),
-        "--size",
-        str(size),
-        "--target",
-        str(target),
-        "--users",
-        str(users_for(target)),
-        "--out",
-        str(out),
-        *forwarded(args),
-    ]
-    subprocess.run(command, check=True, cwd=ROOT)
-    result: dict[str, Any] = json.loads(out.read_text())
-    return result
-
-
-def forwarded(args: argparse.Namespace) -> list[str]:
-    flags = [
-        "--batch", str(args.batch), "--seed", str(args.seed), "--cold", str(args.cold),
-        "--warm", str(args.warm), "--warm-all-budget", str(args.warm_all_budget),
-        "--chroma-queries", str(args.chroma_queries), "--chroma-budget", str(args.chroma_budget),
-    ]  # fmt: skip
-    if args.ingest_budget is not None:
-        flags += ["--ingest-budget", str(args.ingest_budget)]
-    return [*flags, "--no-model"] if args.no_model else flags
 
 
 def run_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -659,11 +500,12 @@ def run_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
     data_dir = root / "data"
     try:
         log(f"{size:,} memories over {users_for(size):,} users: ingest")
-        ingested = run_phase("ingest", data_dir, size, size, args)
+        users = users_for(size)
+        ingested = harness.in_fresh_process(ingest, args, data_dir, size, users)
         disk = disk_usage(data_dir)
         stored = ingested["stored"]
         log(f"{stored:,} memories: search")
-        searched = run_phase("search", data_dir, stored, size, args)
+        searched = harness.in_fresh_process(search, args, data_dir, stored, size, users)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return {
@@ -679,83 +521,77 @@ def run_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
 def fmt_latency(stats: dict[str, Any] | None, prefix: str = "") -> str:
     if not stats or not stats.get("n") or f"{prefix}p50_ms" not in stats:
         return "-"
-    p50, p95, p99 = (stats[f"{prefix}p{q}_ms"] for q in (50, 95, 99))
-    return f"{p50:.2f} / {p95:.2f} / {p99:.2f}"
+    return " / ".join(f"{stats[f'{prefix}p{q}_ms']:.2f}" for q in (50, 95, 99))
+
+
+def get(run: dict[str, Any], path: str) -> Any:
+    value: Any = run
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+# (label, what): a dotted path into a run, shown as latency ("lat"), CPU time ("cpu") or MiB
+# ("mib"); or a function of the run.
+ROWS: list[tuple[str, tuple[str, str] | Callable[[dict[str, Any]], str]]] = [
+    ("memories / users", lambda r: f"{r['memories']:,} / {r['users']:,}"),
+    ("  target (ingest cut short?)", lambda r: f"{r['target_memories']:,}"
+        + ("" if r["memories"] == r["target_memories"] else " (yes)")),
+    ("load average (1 min) at search", lambda r: (
+        f"{r['load_average_at_start'][0]:.1f} -> {r['load_average_at_end'][0]:.1f}")),
+    ("ingest rate, wall", lambda r: (
+        f"{r['ingest']['memories_per_s']:,.0f}/s, {r['ingest']['wall_s']:,.1f} s")),
+    ("disk (allocated)", ("mib", "disk.allocated_mib")),
+    ("RSS after ingest", ("mib", "ingest.rss_after_mib")),
+    ("RSS after reopen", ("mib", "rss_after_open_mib")),
+    ("first search after reopen", lambda r: f"{r['first_search_after_open_ms']:.1f} ms"),
+    ("chroma get where user (ms p50/95/99)", ("lat", "chroma_get_where")),
+    ("  ids only (where filter alone)", ("lat", "chroma_get_where_ids_only")),
+    ("chroma get by ids (same rows)", ("lat", "chroma_get_by_ids")),
+    ("cold search, store only", ("lat", "cold_store_only.total")),
+    ("  CPU time", ("cpu", "cold_store_only.total")),
+    ("  of which load_user", ("lat", "cold_store_only.load_user")),
+    ("  of which index build + search", ("lat", "cold_store_only.index_build_and_search")),
+    ("cold search, with model", ("lat", "cold_with_model.total")),
+    ("  CPU time", ("cpu", "cold_with_model.total")),
+    ("warm search, store only", ("lat", "warm_store_only")),
+    ("  CPU time", ("cpu", "warm_store_only")),
+    ("warm search, with model", ("lat", "warm_with_model")),
+    ("  CPU time", ("cpu", "warm_with_model")),
+    ("query embedding alone", ("lat", "query_embedding_alone")),
+    ("  CPU time", ("cpu", "query_embedding_alone")),
+    ("all users loaded: users, s", lambda r: (
+        f"{r['warm_all']['users_loaded']:,}/{r['warm_all']['users_requested']:,}"
+        f" more, {r['warm_all']['seconds']:,.0f} s")),
+    ("  rows in process", lambda r: f"{r['warm_all']['rows_in_process']:,}"),
+    ("  cold search while growing", ("lat", "warm_all.cold_search_while_growing")),
+    ("  RSS after", ("mib", "warm_all.rss_after_mib")),
+    ("  bytes per cached memory", lambda r: f"{r['warm_all']['bytes_per_memory'] or 0:,}"),
+    ("warm search, full cache", ("lat", "warm_store_only_full_cache")),
+    ("  CPU time", ("cpu", "warm_store_only_full_cache")),
+    ("  full GC pauses (n, total ms)", lambda r: (
+        f"{r['gc_during_full_cache_searches']['full_collections']}, "
+        f"{r['gc_during_full_cache_searches']['full_total_ms']:.0f}")),
+    ("chroma first query (HNSW load)", lambda r: f"{r['chroma_query']['first_query_ms']:,.0f} ms"),
+    ("chroma query where user", ("lat", "chroma_query.filtered")),
+    ("  CPU time", ("cpu", "chroma_query.filtered")),
+    ("chroma query, no filter", ("lat", "chroma_query.unfiltered")),
+    ("RSS at end / peak", lambda r: f"{r['rss_at_end_mib']:,.0f} / {r['peak_rss_mib']:,.0f} MiB"),
+]  # fmt: skip
+
+
+def cell(run: dict[str, Any], what: tuple[str, str] | Callable[[dict[str, Any]], str]) -> str:
+    if callable(what):
+        return what(run)
+    kind, path = what
+    if kind == "mib":
+        value = get(run, path)
+        return "-" if value is None else f"{value:,.0f} MiB"
+    return fmt_latency(get(run, path), prefix="cpu_" if kind == "cpu" else "")
 
 
 def table(runs: Sequence[dict[str, Any]]) -> str:
-    def row(label: str, cell: Callable[[dict[str, Any]], str]) -> list[str]:
-        return [label, *(cell(run) for run in runs)]
-
-    def get(run: dict[str, Any], *keys: str) -> Any:
-        value: Any = run
-        for key in keys:
-            value = value.get(key) if isinstance(value, dict) else None
-        return value
-
-    def lat(*keys: str) -> Callable[[dict[str, Any]], str]:
-        return lambda run: fmt_latency(get(run, *keys))
-
-    def cpu(*keys: str) -> Callable[[dict[str, Any]], str]:
-        return lambda run: fmt_latency(get(run, *keys), prefix="cpu_")
-
-    def mib(*keys: str) -> Callable[[dict[str, Any]], str]:
-        return lambda run: "-" if get(run, *keys) is None else f"{get(run, *keys):,.0f} MiB"
-
-    rows = [
-        row("memories / users", lambda r: f"{r['memories']:,} / {r['users']:,}"),
-        row("  target (ingest cut short?)", lambda r: f"{r['target_memories']:,}" + (
-            "" if r["memories"] == r["target_memories"] else " (yes)"
-        )),
-        row("load average (1 min) at search", lambda r: (
-            f"{r['load_average_at_start'][0]:.1f} -> {r['load_average_at_end'][0]:.1f}"
-        )),
-        row("ingest rate, wall", lambda r: (
-            f"{r['ingest']['memories_per_s']:,.0f}/s, {r['ingest']['wall_s']:,.1f} s"
-        )),
-        row("disk (allocated)", mib("disk", "allocated_mib")),
-        row("RSS after ingest", mib("ingest", "rss_after_mib")),
-        row("RSS after reopen", mib("rss_after_open_mib")),
-        row("first search after reopen", lambda r: f"{r['first_search_after_open_ms']:.1f} ms"),
-        row("chroma get where user (ms p50/95/99)", lat("chroma_get_where")),
-        row("  ids only (where filter alone)", lat("chroma_get_where_ids_only")),
-        row("chroma get by ids (same rows)", lat("chroma_get_by_ids")),
-        row("cold search, store only", lat("cold_store_only", "total")),
-        row("  CPU time", cpu("cold_store_only", "total")),
-        row("  of which load_user", lat("cold_store_only", "load_user")),
-        row("  of which index build + search", lat("cold_store_only", "index_build_and_search")),
-        row("cold search, with model", lat("cold_with_model", "total")),
-        row("  CPU time", cpu("cold_with_model", "total")),
-        row("warm search, store only", lat("warm_store_only")),
-        row("  CPU time", cpu("warm_store_only")),
-        row("warm search, with model", lat("warm_with_model")),
-        row("  CPU time", cpu("warm_with_model")),
-        row("query embedding alone", lat("query_embedding_alone")),
-        row("  CPU time", cpu("query_embedding_alone")),
-        row("all users loaded: users, s", lambda r: (
-            f"{r['warm_all']['users_loaded']:,}/{r['warm_all']['users_requested']:,}"
-            f" more, {r['warm_all']['seconds']:,.0f} s"
-        )),
-        row("  rows in process", lambda r: f"{r['warm_all']['rows_in_process']:,}"),
-        row("  cold search while growing", lat("warm_all", "cold_search_while_growing")),
-        row("  RSS after", mib("warm_all", "rss_after_mib")),
-        row("  bytes per cached memory", lambda r: f"{r['warm_all']['bytes_per_memory'] or 0:,}"),
-        row("warm search, full cache", lat("warm_store_only_full_cache")),
-        row("  CPU time", cpu("warm_store_only_full_cache")),
-        row("  full GC pauses (n, total ms)", lambda r: (
-            f"{r['gc_during_full_cache_searches']['full_collections']}, "
-            f"{r['gc_during_full_cache_searches']['full_total_ms']:.0f}"
-        )),
-        row("chroma first query (HNSW load)", lambda r: (
-            f"{r['chroma_query']['first_query_ms']:,.0f} ms"
-        )),
-        row("chroma query where user", lat("chroma_query", "filtered")),
-        row("  CPU time", cpu("chroma_query", "filtered")),
-        row("chroma query, no filter", lat("chroma_query", "unfiltered")),
-        row("RSS at end / peak", lambda r: (
-            f"{r['rss_at_end_mib']:,.0f} / {r['peak_rss_mib']:,.0f} MiB"
-        )),
-    ]  # fmt: skip
+    rows = [[label, *(cell(run, what) for run in runs)] for label, what in ROWS]
     header = ["latency: ms p50 / p95 / p99", *(f"{run['memories']:,}" for run in runs)]
     widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
     lines = [" | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in rows]
@@ -796,34 +632,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--merge", action="store_true", help="keep the other sizes' runs already in --out"
     )
     parser.add_argument("--seed", type=int, default=20261101)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    # Internal: one phase of one size, in a child process.
-    parser.add_argument("--phase", choices=("ingest", "search"), help=argparse.SUPPRESS)
-    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--target", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--users", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=harness.RESULTS / "scale.json")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.phase:
-        if args.phase == "ingest":
-            result = ingest(
-                args.data_dir, args.size, args.users, args.batch, args.seed, args.ingest_budget
-            )
-        else:
-            result = search(args)
-        args.out.write_text(json.dumps(result, indent=2))
-        return
-
     if args.sizes:
         sizes = [int(s) for s in args.sizes.split(",")]
     else:
         sizes = list(QUICK_SIZES if args.quick else FULL_SIZES)
     report: dict[str, Any] = {
-        **run_header("store scale (docs/bench.md §3)"),
+        **harness.run_header("store scale (docs/bench.md §3)"),
         "parameters": {
             "sizes": sizes,
             "users": {str(s): users_for(s) for s in sizes},
@@ -848,8 +668,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         report["runs"].append(run_size(size, args))
         report["runs"].sort(key=lambda run: run["target_memories"])
         report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        harness.write_results(args.out, report, quiet=True)
         print(table(report["runs"]), flush=True)
         print(flush=True)
     print(f"results: {args.out}")

@@ -10,111 +10,69 @@ search is polled until the fact is found. Also reports ingest throughput (turns/
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
+import random
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
 
 import httpx
 
-from proxy.app import create_app
-from proxy.settings import Settings
-from tests.fake_upstream import FakeUpstream
-from tests.servers import ServerThread
-
-WORDS = [
-    "amber",
-    "birch",
-    "cobalt",
-    "dune",
-    "ember",
-    "fjord",
-    "garnet",
-    "harbor",
-    "iris",
-    "juniper",
-]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+from bench import harness
+from bench.words import made_up_name
+from testbed.fake_upstream import FakeUpstream
 
 
 def visible_after(http: httpx.Client, user: str, name: str, deadline_s: float) -> float | None:
     """Seconds until a search for the fact finds it (polled as fast as the server answers)."""
     started = time.perf_counter()
     while time.perf_counter() - started < deadline_s:
-        hits = http.post(
-            "/memories/search", json={"user_id": user, "query": f"pet named {name}", "k": 5}
-        ).json()["data"]
+        query = {"user_id": user, "query": f"pet named {name}", "k": 5}
+        hits = http.post("/memories/search", json=query).json()["data"]
         if any(name in hit["text"] for hit in hits):
             return time.perf_counter() - started
     return None
 
 
 def run(turns: int) -> dict[str, Any]:
-    upstream = FakeUpstream()
-    with ServerThread(upstream.app) as fake, tempfile.TemporaryDirectory() as data:
-        settings = Settings(upstream_url=f"{fake.url}/v1", data_dir=Path(data))
-        with (
-            ServerThread(create_app(settings)) as proxy,
-            httpx.Client(base_url=proxy.url, timeout=30) as http,
-        ):
-            delays: list[float] = []
-            missing = 0
-            for i in range(turns):
-                user = f"vis-{i % 10}"
-                name = f"{WORDS[i % len(WORDS)]}{i}"
-                response = http.post(
-                    "/v1/chat/completions",
-                    headers={"x-user-id": user},
-                    json={
-                        "model": "m",
-                        "messages": [{"role": "user", "content": f"I have a pet named {name}."}],
-                    },
-                )
-                response.raise_for_status()
-                delay = visible_after(http, user, name, deadline_s=10.0)
-                if delay is None:
-                    missing += 1
-                else:
-                    delays.append(delay * 1000)
-            # Throughput: a burst of turns, then flush.
-            started = time.perf_counter()
-            for i in range(turns):
-                http.post(
-                    "/v1/chat/completions",
-                    headers={"x-user-id": f"burst-{i % 10}", "x-memory-mode": "write-only"},
-                    json={
-                        "model": "m",
-                        "messages": [
-                            {"role": "user", "content": f"I collect stamps from {name}{i}."}
-                        ],
-                    },
-                ).raise_for_status()
-            http.post("/memories/flush", params={"timeout": 600}).raise_for_status()
-            burst_s = time.perf_counter() - started
+    rng = random.Random(0)
+    names = list(dict.fromkeys(made_up_name(rng, 3) for _ in range(4 * turns)))[: 2 * turns]
+    delays: list[float] = []
+    with (
+        tempfile.TemporaryDirectory() as data,
+        harness.proxy_in_thread(FakeUpstream(), Path(data)) as running,
+        httpx.Client(base_url=running.url, timeout=30) as http,
+    ):
+        for i, name in enumerate(names[:turns]):
+            user = f"vis-{i % 10}"
+            body = harness.chat_body(f"I have a pet named {name}.")
+            http.post(
+                "/v1/chat/completions", headers={"x-user-id": user}, json=body
+            ).raise_for_status()
+            delay = visible_after(http, user, name, deadline_s=10.0)
+            if delay is not None:
+                delays.append(delay)
+        # Throughput: a burst of turns, then flush.
+        started = time.perf_counter()
+        for i, name in enumerate(names[turns:]):
+            headers = {"x-user-id": f"burst-{i % 10}", "x-memory-mode": "write-only"}
+            body = harness.chat_body(f"I collect stamps from {name}.")
+            http.post("/v1/chat/completions", headers=headers, json=body).raise_for_status()
+        harness.flush(running.url)
+        burst_s = time.perf_counter() - started
     return {
-        "benchmark": "write visibility (docs/bench.md §3)",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        **harness.run_header("write visibility (docs/bench.md §3)"),
         "turns": turns,
         "visible_ms": {
-            "p50": round(statistics.median(delays), 1),
-            "p95": round(percentile(delays, 0.95), 1),
-            "max": round(max(delays), 1),
+            "p50": round(harness.percentile(delays, 50) or 0, 1),
+            "p95": round(harness.percentile(delays, 95) or 0, 1),
+            "max": round(max(delays, default=0) * 1000, 1),
         },
-        "not_visible_within_10s": missing,
+        "not_visible_within_10s": turns - len(delays),
         "ingest_turns_per_s": round(turns / burst_s, 1),
         "load_average": os.getloadavg(),
     }
@@ -123,12 +81,12 @@ def run(turns: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--turns", type=int, default=200)
-    parser.add_argument("--output", type=Path, default=Path("bench/results/visibility.json"))
+    parser.add_argument("--output", type=Path, default=harness.RESULTS / "visibility.json")
     args = parser.parse_args()
     result = run(args.turns)
-    print(json.dumps(result, indent=2))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"visible after p50 {result['visible_ms']['p50']} ms, p95 {result['visible_ms']['p95']}")
+    print(f"ingest {result['ingest_turns_per_s']} turns/s; {result['not_visible_within_10s']} late")
+    harness.write_results(args.output, result)
 
 
 if __name__ == "__main__":

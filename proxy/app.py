@@ -48,6 +48,8 @@ from proxy.upstream import Upstream, create_session
 if TYPE_CHECKING:
     from proxy.mcp.http import McpEndpoint
 
+__all__ = ["build_mcp", "build_memory", "build_processor", "create_app"]
+
 log = logging.getLogger(__name__)
 
 
@@ -124,6 +126,8 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             writer=None,
         )
         purger: asyncio.Task[None] | None = None
+        outbox: Outbox | None = None
+        memory: MemoryService | None = None
         mcp = (
             asyncio.create_task(asyncio.to_thread(build_mcp, settings, services))
             if settings.mcp_enabled
@@ -162,8 +166,11 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
                 purger.cancel()
             if services.writer is not None:
                 await services.writer.stop(settings.write.drain_timeout_s)
-            if services.memory is not None:
-                services.memory.close()
+            if memory is not None:
+                memory.close()
+                memory.history.close()
+            if outbox is not None:
+                outbox.close()
             await session.close()
 
     app = FastAPI(

@@ -13,6 +13,8 @@ from proxy.admin import cli as admin_cli
 from proxy.eval import cli as eval_cli
 from proxy.mcp import stdio as mcp_cli
 
+__all__ = ["build_parser", "main", "serve"]
+
 # One BLAS thread: the per-user matrix product is small, and OpenBLAS threads spinning beside
 # the event loop and onnxruntime made it 5-20x slower on 2 cores (measured: 10k x 384 matvec
 # 9-12 ms with the default, 0.5-2 ms with one thread). Set before numpy is imported.

@@ -17,6 +17,8 @@ from proxy.memory.write.writer import WriteBack
 from proxy.settings import Settings
 from proxy.upstream import Upstream
 
+__all__ = ["Services", "ServicesDep", "get_services", "recall_plan"]
+
 
 def recall_plan(settings: Settings) -> RecallPlan:
     """How a block is filled, from the settings (the headers' cost taken off the budget)."""

@@ -12,6 +12,8 @@ import ctypes.util
 import logging
 from collections.abc import Callable
 
+__all__ = ["release_free_memory"]
+
 log = logging.getLogger(__name__)
 
 
@@ -20,7 +22,8 @@ def _load_trim() -> Callable[[int], int] | None:
     if name is None:
         return None
     try:
-        return ctypes.CDLL(name).malloc_trim  # type: ignore[no-any-return]
+        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
+        return trim
     except (OSError, AttributeError):
         return None
 

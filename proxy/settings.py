@@ -15,6 +15,17 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+__all__ = [
+    "ENV_PREFIX",
+    "ExtractionSettings",
+    "InjectSettings",
+    "RetrievalSettings",
+    "Settings",
+    "WriteSettings",
+    "load_settings",
+    "secret",
+]
+
 ENV_PREFIX = "MEMORY_PROXY_"
 
 

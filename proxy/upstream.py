@@ -22,6 +22,8 @@ from starlette.datastructures import Headers
 from proxy.core.errors import UpstreamBrokeOff, UpstreamTimeout, UpstreamUnreachable
 from proxy.core.scope import OWN_HEADERS
 
+__all__ = ["HOP_BY_HOP", "Upstream", "UpstreamResponse", "create_session", "response_headers"]
+
 log = logging.getLogger(__name__)
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection, never to the next hop.

@@ -18,8 +18,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `memory-proxy serve` do
 from proxy.app import create_app
 from proxy.memory.embed.minilm import MiniLMEmbedder
 from proxy.settings import Settings
-from tests.fake_upstream import FakeUpstream
-from tests.servers import ServerThread
+from testbed.fake_upstream import FakeUpstream
+from testbed.servers import ServerThread
 
 
 @pytest.fixture(scope="session")

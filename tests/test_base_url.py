@@ -13,8 +13,8 @@ import openai
 import pytest
 from langchain_openai import ChatOpenAI
 
+from testbed.fake_upstream import FakeUpstream
 from tests.conftest import Proxy, ProxyFactory
-from tests.fake_upstream import FakeUpstream
 from tests.raw_upstream import Connection, RawUpstream
 
 ASK = [{"role": "user", "content": "Where do I live, Lisbon?"}]

@@ -7,8 +7,8 @@ import json
 import httpx
 import pytest
 
+from testbed.fake_upstream import FakeUpstream
 from tests.conftest import Proxy
-from tests.fake_upstream import FakeUpstream
 
 
 def ask(proxy: Proxy, user: str, text: str, **headers: str):

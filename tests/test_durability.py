@@ -23,9 +23,9 @@ import pytest
 
 from proxy.core.scope import Scope
 from proxy.memory.write.outbox import Outbox, Turn
+from testbed.fake_upstream import FakeUpstream
+from testbed.processes import ProxyProcess
 from tests.conftest import ProxyFactory, wait_until
-from tests.fake_upstream import FakeUpstream
-from tests.processes import ProxyProcess
 from tests.raw_upstream import Connection, RawUpstream, forever
 
 SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]

@@ -8,8 +8,8 @@ import httpx
 import openai
 import pytest
 
+from testbed.fake_upstream import FakeUpstream, Scripted
 from tests.conftest import Proxy, ProxyFactory
-from tests.fake_upstream import FakeUpstream, Scripted
 
 
 def assert_envelope(response: httpx.Response, status: int, code: str | None = None) -> dict:

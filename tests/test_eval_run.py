@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from testbed.servers import ServerThread
 from tests.fake_model import FakeModel
-from tests.servers import ServerThread
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "config" / "eval" / "seed.jsonl"

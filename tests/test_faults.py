@@ -21,11 +21,11 @@ import pytest
 from proxy.app import create_app
 from proxy.memory.embed.minilm import MiniLMEmbedder
 from proxy.settings import Settings
+from testbed.fake_upstream import FakeUpstream
+from testbed.processes import ProxyProcess
+from testbed.servers import ServerThread
 from tests.conftest import ProxyFactory, wait_until
-from tests.fake_upstream import FakeUpstream
-from tests.processes import ProxyProcess
 from tests.raw_upstream import Connection, RawUpstream, forever, sse
-from tests.servers import ServerThread
 
 CLIENT_TIMEOUT = 15.0  # far above every expected answer: hitting it means the proxy hung
 

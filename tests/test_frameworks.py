@@ -19,8 +19,8 @@ from agents import (
 from langchain_openai import ChatOpenAI
 from openai import AsyncOpenAI
 
+from testbed.fake_upstream import FakeUpstream
 from tests.conftest import Proxy, ProxyFactory
-from tests.fake_upstream import FakeUpstream
 
 RESPONSES = "/v1/responses"
 

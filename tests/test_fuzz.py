@@ -22,9 +22,9 @@ from schemathesis import GenerationMode
 from proxy.app import create_app
 from proxy.memory.embed.minilm import MiniLMEmbedder
 from proxy.settings import Settings
+from testbed.fake_upstream import FakeUpstream
+from testbed.servers import ServerThread
 from tests.conftest import Proxy, ProxyFactory
-from tests.fake_upstream import FakeUpstream
-from tests.servers import ServerThread
 
 EXAMPLES_PER_OPERATION = 6  # per generation mode; ~170 cases over today's 14 operations
 FUZZ_SETTINGS = settings(

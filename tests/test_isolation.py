@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bench.isolation import echo_memories, make_facts, run_isolation
+from testbed.fake_upstream import FakeUpstream
 from tests.conftest import ProxyFactory
-from tests.fake_upstream import FakeUpstream
 
 
 def test_the_facts_are_unique_and_attributed() -> None:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from testbed.fake_upstream import FakeUpstream
 from tests.conftest import Proxy, ProxyFactory
-from tests.fake_upstream import FakeUpstream
 
 JS_DIR = Path(__file__).parent / "js"
 

@@ -26,9 +26,9 @@ from proxy.http.auth import authorize, is_loopback
 from proxy.http.memories.paging import decode_cursor, encode_cursor, paginate
 from proxy.memory.embed.minilm import MiniLMEmbedder
 from proxy.settings import Settings
+from testbed.fake_upstream import FakeUpstream
+from testbed.servers import ServerThread
 from tests.conftest import Proxy, ProxyFactory, wait_until
-from tests.fake_upstream import FakeUpstream
-from tests.servers import ServerThread
 from tests.test_errors import assert_envelope
 
 FACTS = [

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from proxy.memory.extract.llm import SYSTEM_PROMPT
+from testbed.fake_upstream import FakeUpstream
 from tests.conftest import Proxy, ProxyFactory
-from tests.fake_upstream import FakeUpstream
 
 
 def is_extraction(body: dict[str, Any]) -> bool:

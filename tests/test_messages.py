@@ -8,8 +8,8 @@ import anthropic
 import httpx
 import pytest
 
+from testbed.fake_upstream import FakeUpstream
 from tests.conftest import Proxy, ProxyFactory
-from tests.fake_upstream import FakeUpstream
 
 MESSAGES = "/v1/messages"
 
@@ -260,7 +260,7 @@ def test_our_own_errors_are_anthropic_envelopes(
 def test_upstream_errors_reach_the_client_as_they_came(
     proxy: Proxy, upstream: FakeUpstream
 ) -> None:
-    from tests.fake_upstream import Scripted
+    from testbed.fake_upstream import Scripted
 
     envelope = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     upstream.script(Scripted(status=529, body=envelope, headers={"request-id": "req_x"}))

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from testbed.fake_upstream import FakeUpstream
 from tests.conftest import Proxy, ProxyFactory
-from tests.fake_upstream import FakeUpstream
 
 # A user who tells things in Chinese and in English, a month or more ago (not "recent").
 EVENTS = [

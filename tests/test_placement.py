@@ -8,8 +8,8 @@ import itertools
 import json
 from typing import Any
 
+from testbed.fake_upstream import FakeUpstream
 from tests.conftest import Proxy
-from tests.fake_upstream import FakeUpstream
 
 FACTS = [
     "I'm allergic to peanuts.",

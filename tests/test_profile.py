@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from proxy.core.tokens import estimate_tokens
+from testbed.fake_upstream import FakeUpstream
 from tests.conftest import Proxy, ProxyFactory
-from tests.fake_upstream import FakeUpstream
 
 # (said earlier, asked later, what must reach the model, tier it is stored in)
 ROWS = [

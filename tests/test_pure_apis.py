@@ -11,8 +11,8 @@ from proxy.core import anthropic, responses
 from proxy.core.errors import InvalidRequest, PayloadTooLarge, anthropic_error_body
 from proxy.core.paths import forwarded_query, split_user_path
 from proxy.core.scope import Scope, resolve_scope
-from tests.fake_anthropic import message_events, message_object
-from tests.fake_responses import response_events, response_object
+from testbed.fake_anthropic import message_events, message_object
+from testbed.fake_responses import response_events, response_object
 
 # --- the base URL and the query --------------------------------------------------------------
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from testbed.processes import free_port
 from tests.conftest import Proxy, ProxyFactory, wait_until
-from tests.processes import free_port
 
 REFRESH_S = 0.3
 

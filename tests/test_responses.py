@@ -8,8 +8,8 @@ import httpx
 import openai
 import pytest
 
+from testbed.fake_upstream import FakeUpstream
 from tests.conftest import Proxy, ProxyFactory
-from tests.fake_upstream import FakeUpstream
 
 RESPONSES = "/v1/responses"
 

@@ -1,5 +1,6 @@
 """The chromadb store's layout: users sharded over collections, reads that never create
-collections, and stores written in the earlier single-collection layout moved over on open."""
+collections; and what its failures are: an unreachable or damaged store is an outage, a wrong
+call is a bug that surfaces as itself."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import chromadb
+import httpx
 import numpy as np
+import pytest
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import InternalError, InvalidArgumentError, NotFoundError
 
+from proxy.core.errors import MemoryUnavailable
 from proxy.core.records import Memory
 from proxy.core.scope import Scope
 from proxy.memory.embed.minilm import MiniLMEmbedder
@@ -18,13 +23,13 @@ from proxy.memory.extract.offline import Fact
 from proxy.memory.recall.retrieval import SelectionParams
 from proxy.memory.service import MemoryService, memory_id
 from proxy.memory.storage.chroma import (
-    LEGACY_COLLECTION,
     LOAD_PAGE,
+    PREFIX,
     SHARDS,
     ChromaStore,
     shard_of,
-    to_metadata,
 )
+from proxy.memory.storage.chroma_errors import is_outage
 from proxy.memory.storage.history import History
 from tests.conftest import ProxyFactory, wait_until
 
@@ -107,43 +112,6 @@ def test_reads_do_not_create_collections(tmp_path: Path) -> None:
     assert _collections(tmp_path) == before  # only shard 0, opened to check the embedder
 
 
-def test_a_single_collection_store_is_moved_into_shards_on_open(
-    tmp_path: Path, make_proxy: ProxyFactory, embedder: MiniLMEmbedder
-) -> None:
-    """A data dir written before sharding: every memory stays reachable through the proxy."""
-    data = tmp_path / "legacy"
-    client = chromadb.PersistentClient(
-        path=str(data / "chroma"), settings=ChromaSettings(anonymized_telemetry=False)
-    )
-    legacy = client.get_or_create_collection(
-        LEGACY_COLLECTION,
-        embedding_function=None,
-        metadata={"hnsw:space": "cosine", "embedder": embedder.name},
-    )
-    memories = [
-        _memory("ola", 1, "I keep bees in my garden."),
-        _memory("ola", 2, "My sister lives in Bergen."),
-        _memory("kim", 1, "I play the cello on Sundays."),
-    ]
-    legacy.add(
-        ids=[m.id for m in memories],
-        embeddings=embedder.embed([m.text for m in memories], "passage"),
-        documents=[m.text for m in memories],
-        metadatas=[to_metadata(m) for m in memories],
-    )
-    proxy = make_proxy(data_dir=data)
-    assert sorted(m["text"] for m in proxy.memories("ola")) == [
-        "I keep bees in my garden.",
-        "My sister lives in Bergen.",
-    ]
-    assert [m["text"] for m in proxy.memories("kim")] == ["I play the cello on Sundays."]
-    assert LEGACY_COLLECTION not in _collections(data)
-    answer = proxy.client("kim").chat.completions.with_raw_response.create(
-        model="gpt-fake", messages=[{"role": "user", "content": "When do I play the cello?"}]
-    )
-    assert answer.headers["x-memory-status"] == "injected"
-
-
 def test_recently_active_users_are_loaded_again_at_start(
     tmp_path: Path, make_proxy: ProxyFactory
 ) -> None:
@@ -210,3 +178,73 @@ def test_a_user_larger_than_one_read_page_is_loaded_whole(tmp_path: Path) -> Non
     by_id = {m.id: row for row, m in enumerate(mine)}
     for memory, vector in zip(loaded, loaded_vectors, strict=True):
         assert np.allclose(vector, vectors[by_id[memory.id]], atol=1e-6)
+
+
+def test_a_wrong_call_is_a_bug_that_surfaces_as_itself(tmp_path: Path) -> None:
+    """Not an outage (the writer would wait for the store forever): the error itself, which
+    the writer retries a few times and then parks with the reason."""
+    store = ChromaStore.connect(tmp_path, None, EMBEDDER)
+    store.upsert([_memory("ana", 1)], _vectors(1))
+    with pytest.raises(InvalidArgumentError, match="dimension"):
+        store.upsert([_memory("ana", 2)], np.ones((1, 3), dtype=np.float32))
+    assert [m.id for m in store.load_user("ana")[0]] == ["ana-1"]
+
+
+def test_a_damaged_store_file_is_an_outage(tmp_path: Path) -> None:
+    store = ChromaStore.connect(tmp_path, None, EMBEDDER)
+    store.upsert([_memory("ana", 1)], _vectors(1))
+    database = tmp_path / "chroma" / "chroma.sqlite3"
+    database.write_bytes(bytes(database.stat().st_size))
+    with pytest.raises(MemoryUnavailable, match="file is not a database"):
+        store.load_user("ana")
+    with pytest.raises(MemoryUnavailable):
+        store.upsert([_memory("ana", 2)], _vectors(1))
+
+
+def test_a_collection_deleted_under_the_store_is_opened_again(tmp_path: Path) -> None:
+    store = ChromaStore.connect(tmp_path, None, EMBEDDER)
+    store.upsert([_memory("ana", 1)], _vectors(1))
+    assert len(store.load_user("ana")[0]) == 1
+    other = chromadb.PersistentClient(
+        path=str(tmp_path / "chroma"), settings=ChromaSettings(anonymized_telemetry=False)
+    )
+    other.delete_collection(f"{PREFIX}{shard_of('ana'):02d}")
+    assert store.load_user("ana")[0] == []  # gone, not an error
+    store.upsert([_memory("ana", 2)], _vectors(1))  # a write creates the shard again
+    assert [m.id for m in store.load_user("ana")[0]] == ["ana-2"]
+
+
+def _raised_while_handling(cause: Exception, error: Exception) -> Exception:
+    try:
+        try:
+            raise cause
+        except type(cause):
+            raise error  # noqa: B904  (chromadb does this: the cause is only the context)
+    except type(error) as raised:
+        return raised
+
+
+@pytest.mark.parametrize(
+    ("error", "outage"),
+    [
+        (InternalError("Database error: (code: 26) file is not a database"), True),
+        (InternalError("Error getting collection: (code: 14) unable to open database file"), True),
+        (InternalError("Query error: (code: 1032) attempt to write a readonly database"), True),
+        (InternalError("Error writing segment: No space left on device (os error 28)"), True),
+        (InternalError("Database error: (code: 2067) UNIQUE constraint failed"), False),
+        (NotFoundError("Collection [4c1b] does not exist."), True),
+        (httpx.ConnectError("[Errno 111] Connection refused"), True),
+        (
+            _raised_while_handling(
+                httpx.ConnectError("refused"), ValueError("Could not connect to a Chroma server.")
+            ),
+            True,
+        ),
+        (InvalidArgumentError("Collection expecting embedding with dimension of 8, got 3"), False),
+        (ValueError("Expected where operator to be one of $gt, ..., got $bogus in get."), False),
+        (TypeError("Collection.get() got an unexpected keyword argument 'bogus'"), False),
+        (KeyError("user_id"), False),
+    ],
+)
+def test_outages_are_told_from_bugs(error: Exception, outage: bool) -> None:
+    assert is_outage(error) is outage

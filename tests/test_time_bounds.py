@@ -217,7 +217,7 @@ async def _locked_outbox(tmp_path: Path) -> None:
         await _until(lambda: writer.stats.worker_restarts >= 1)
         locker.execute("COMMIT")
         assert await writer.flush(10)
-        assert writer.backlog() == {"pending": 0, "failed": 0}
+        assert await writer.backlog() == {"pending": 0, "failed": 0}
         assert writer.state() == "ok"
     finally:
         locker.close()

@@ -8,8 +8,8 @@ import httpx
 import openai
 import pytest
 
+from testbed.fake_upstream import FakeUpstream, Scripted, completion
 from tests.conftest import Proxy, ProxyFactory
-from tests.fake_upstream import FakeUpstream, Scripted, completion
 
 
 def test_no_user_id_forwards_the_exact_bytes(proxy: Proxy, upstream: FakeUpstream) -> None:

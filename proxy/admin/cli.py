@@ -19,6 +19,8 @@ from tqdm import tqdm
 
 from proxy.admin.client import AdminClient, AdminError
 
+__all__ = ["EXIT_ERROR", "EXIT_USAGE", "Action", "ClientSettings", "describe", "register", "run"]
+
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 _CHUNK_LINES = 200  # import upload granularity (and progress bar steps)

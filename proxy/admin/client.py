@@ -12,6 +12,8 @@ from urllib.parse import quote
 
 import httpx
 
+__all__ = ["JSONL", "AdminClient", "AdminError"]
+
 JSONL = "application/x-ndjson"
 _LONG = httpx.Timeout(60.0, read=600.0)  # export and import: the server may work a while
 
@@ -51,15 +53,15 @@ class AdminClient:
             if not page.get("has_more") or not cursor:
                 return
 
-    def search(self, user_id: str, query: str, k: int, **scope: str | None) -> list[dict]:
+    def search(self, user_id: str, query: str, k: int, **scope: str | None) -> list[dict[str, Any]]:
         body = {"user_id": user_id, "query": query, "k": k, **_present(scope)}
-        return self._json("POST", "/memories/search", json=body)["data"]
+        return list(self._json("POST", "/memories/search", json=body)["data"])
 
     def get(self, memory_id: str) -> dict[str, Any]:
         return self._json("GET", f"/memories/{_path(memory_id)}")
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
-        return self._json("GET", f"/memories/{_path(memory_id)}/history")["data"]
+        return list(self._json("GET", f"/memories/{_path(memory_id)}/history")["data"])
 
     def profile(self, user_id: str, agent_id: str | None = None) -> dict[str, Any]:
         params = _present({"user_id": user_id, "agent_id": agent_id})
@@ -114,14 +116,17 @@ class AdminClient:
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise AdminError(f"cannot reach memory-proxy at {self.url}: {_describe(exc)}") from exc
         if response.is_error:
             raise AdminError(_problem(response))
-        return response.json()
+        body = response.json()
+        if not isinstance(body, dict):
+            raise AdminError(f"HTTP {response.status_code}: not a JSON object from {self.url}")
+        return body
 
 
 def _present(values: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from typing import Any
 
 from proxy.core.errors import InvalidRequest
 
+__all__ = ["new_user_turn", "query_text", "text_of", "validate_messages"]
+
 
 def text_of(content: Any) -> str:
     """The text of a message's content: a string, or the text parts of a list of parts."""

@@ -7,6 +7,28 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+__all__ = [
+    "DatabaseTooNew",
+    "EvalError",
+    "ExtractionParseError",
+    "Forbidden",
+    "InvalidRequest",
+    "JudgeParseError",
+    "MemoryToolError",
+    "MemoryUnavailable",
+    "NotFound",
+    "PayloadTooLarge",
+    "ProxyError",
+    "StoreUnavailable",
+    "TimeOutOfRange",
+    "Unauthorized",
+    "UpstreamBrokeOff",
+    "UpstreamTimeout",
+    "UpstreamUnreachable",
+    "error_body",
+    "error_response",
+]
+
 
 class ProxyError(Exception):
     """An error the proxy itself answers, in OpenAI's envelope."""
@@ -83,6 +105,11 @@ class StoreUnavailable(ProxyError):
 
 class MemoryUnavailable(Exception):
     """The memory store or embedder failed; callers degrade to 'no memories' (fail open)."""
+
+
+class DatabaseTooNew(MemoryUnavailable):
+    """A SQLite database of the data dir has a schema version newer than this code knows: it
+    is not opened (the proxy serves without memory rather than misread it)."""
 
 
 class UpstreamBrokeOff(Exception):

@@ -11,6 +11,24 @@ from typing import Any
 from proxy.core.errors import InvalidRequest, TimeOutOfRange
 from proxy.core.times import check_event_time
 
+__all__ = [
+    "AGENT_HEADER",
+    "MAX_ID_LENGTH",
+    "MODE_HEADER",
+    "OWN_HEADERS",
+    "SESSION_HEADER",
+    "TIME_HEADER",
+    "USER_HEADER",
+    "MemoryMode",
+    "RequestScope",
+    "Scope",
+    "header_text",
+    "parse_mode",
+    "parse_time",
+    "resolve_scope",
+    "validate_id",
+]
+
 MAX_ID_LENGTH = 256
 
 USER_HEADER = "x-user-id"

@@ -15,6 +15,8 @@ __all__ = [
     "stream_error_event",
 ]
 
+__all__ = ["AnswerAssembler", "answer_of", "stream_error_event"]
+
 
 class StreamAnswer(Protocol):
     """What a route's tee needs from one API's stream: the answer so far, whether the stream

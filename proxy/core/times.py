@@ -13,6 +13,17 @@ from datetime import UTC, datetime, timedelta
 
 from proxy.core.errors import TimeOutOfRange
 
+__all__ = [
+    "EARLIEST",
+    "FUTURE_SLACK",
+    "LATEST",
+    "check_event_time",
+    "check_expiry",
+    "from_timestamp",
+    "not_after",
+    "utc",
+]
+
 # When a turn or memory may have happened: from 1900 to a day from now (clock skew, time zones).
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=1)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+__all__ = ["estimate_tokens"]
+
 _WIDE = re.compile(r"[\u3000-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 
 

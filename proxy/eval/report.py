@@ -141,7 +141,7 @@ def _why(result: Mapping[str, Any]) -> str:
         return f"error: {result['error']}"
     judge = result.get("judge")
     if judge:
-        return judge.get("reason", "")
+        return str(judge.get("reason", ""))
     rules = result.get("rules") or {}
     reasons = [f"lacks {m}" for m in rules.get("missing", [])]
     reasons += [f"claims {f}" for f in rules.get("forbidden", [])]

@@ -19,6 +19,15 @@ from proxy.core.errors import Forbidden, Unauthorized
 from proxy.deps import ServicesDep
 from proxy.settings import Settings, secret
 
+__all__ = [
+    "ADMIN_KEY_ENV",
+    "authorize",
+    "is_loopback",
+    "key_matches",
+    "require_admin",
+    "warn_if_open",
+]
+
 log = logging.getLogger(__name__)
 
 ADMIN_KEY_ENV = "MEMORY_PROXY_ADMIN_KEY"

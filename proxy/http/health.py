@@ -8,6 +8,8 @@ from fastapi import APIRouter
 
 from proxy.deps import ServicesDep
 
+__all__ = ["healthz", "router"]
+
 router = APIRouter()
 
 
@@ -25,7 +27,7 @@ async def healthz(services: ServicesDep) -> dict[str, Any]:
         )
     if services.writer is not None:
         memory["writer"] = services.writer.state()
-        memory["backlog"] = services.writer.backlog()
+        memory["backlog"] = await services.writer.backlog()
         memory["writes"] = vars(services.writer.stats)
         memory["extraction"] = vars(services.extraction)
     # Chats are served either way (memory fails open): "degraded" says memory is not working.

@@ -15,6 +15,8 @@ from proxy.core.paths import forwarded_query
 from proxy.deps import ServicesDep
 from proxy.upstream import UpstreamResponse, response_headers
 
+__all__ = ["METHODS", "passthrough", "router"]
+
 router = APIRouter()
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 

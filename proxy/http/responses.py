@@ -20,6 +20,8 @@ from proxy.deps import ServicesDep
 from proxy.http.forward import Turn, WireFormat, forward_turn, path_user
 from proxy.http.turn import encode_body, parse_body, read_body, recall
 
+__all__ = ["RESPONSES", "create_response", "router"]
+
 router = APIRouter()
 RESPONSES = WireFormat(answer_of=answer_of, stream=ResponsesAnswer, end="response.completed")
 

@@ -18,6 +18,18 @@ from proxy.memory.extract.redact import redact
 from proxy.memory.service import MemoryService, WriteResult
 from proxy.memory.storage.rows import to_metadata
 
+__all__ = [
+    "ImportCounts",
+    "UserTally",
+    "exportable",
+    "import_memories",
+    "new_source",
+    "remember_messages",
+    "remember_text",
+    "tally",
+    "visible",
+]
+
 
 @dataclass(frozen=True)
 class ImportCounts:
@@ -127,8 +139,8 @@ def import_memories(service: MemoryService, memories: Sequence[Memory]) -> Impor
     stored = {m.id: m for m in service.store.get(list(latest))}
     moved = [old for old in stored.values() if old.scope.user_id != latest[old.id].scope.user_id]
     service.delete_blocking(moved, source="import")
-    for old in moved:
-        del stored[old.id]
+    for gone in moved:
+        del stored[gone.id]
     events: list[Event] = []
     changed: list[Memory] = []
     unchanged = 0

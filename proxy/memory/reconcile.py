@@ -126,7 +126,7 @@ def reconcile(
             expires_at=expires_at or duplicate.expires_at,
             metadata=duplicate.metadata if metadata is None else metadata,
         )
-        events = ()
+        events: tuple[Event, ...] = ()
         if duplicate.text != fact.text:
             events = (
                 event(memory, "UPDATE", duplicate.text, now, source=source, extractor=extractor),

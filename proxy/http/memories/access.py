@@ -11,6 +11,8 @@ from proxy.core.scope import Scope, validate_id
 from proxy.deps import Services
 from proxy.memory.service import MemoryService
 
+__all__ = ["blocking", "flush_writes", "memory_of", "scope_of"]
+
 T = TypeVar("T")
 
 

@@ -17,6 +17,8 @@ from datetime import datetime
 from proxy.core.errors import InvalidRequest
 from proxy.core.records import Memory
 
+__all__ = ["Page", "decode_cursor", "encode_cursor", "paginate"]
+
 
 @dataclass(frozen=True)
 class Page:

@@ -163,7 +163,7 @@ async def flush(
     """Returns once every write accepted before this call is stored (or parked as failed)."""
     await flush_writes(services, timeout)
     assert services.writer is not None
-    return FlushResult(flushed=True, backlog=services.writer.backlog())
+    return FlushResult(flushed=True, backlog=await services.writer.backlog())
 
 
 @router.get("/profile", response_model=Profile)

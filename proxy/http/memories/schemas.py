@@ -18,6 +18,40 @@ from proxy.core.times import check_event_time, check_expiry, utc
 from proxy.memory.extract.attributes import attribute_of
 from proxy.memory.extract.redact import redact
 
+__all__ = [
+    "MAX_METADATA_ITEMS",
+    "MAX_TEXT_CHARS",
+    "ChatMessage",
+    "CreateMemory",
+    "Deleted",
+    "Erased",
+    "EventOut",
+    "EventTime",
+    "Expiry",
+    "ExpiryTime",
+    "FlushResult",
+    "HistoryList",
+    "ImportResult",
+    "ImportedMemory",
+    "Kind",
+    "MemoryList",
+    "MemoryOut",
+    "Metadata",
+    "NewText",
+    "Profile",
+    "ScopeId",
+    "SearchHit",
+    "SearchRequest",
+    "SearchResults",
+    "Stats",
+    "Text",
+    "UpdateMemory",
+    "UserCount",
+    "UtcTime",
+    "WriteOut",
+    "secret_kinds",
+]
+
 MAX_TEXT_CHARS = 4000
 MAX_METADATA_ITEMS = 32
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

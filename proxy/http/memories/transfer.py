@@ -23,6 +23,17 @@ from proxy.http.memories.access import blocking, memory_of
 from proxy.http.memories.schemas import ImportedMemory, ImportResult, MemoryOut
 from proxy.memory.admin import ImportCounts, exportable, import_memories
 
+__all__ = [
+    "IMPORT_BATCH",
+    "JSONL",
+    "MAX_LINE_BYTES",
+    "export_memories",
+    "import_jsonl",
+    "ndjson_lines",
+    "parse_line",
+    "router",
+]
+
 router = APIRouter()
 
 JSONL = "application/x-ndjson"

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+__all__ = ["MAX_BATCH", "MicroBatcher"]
+
 MAX_BATCH = 32
 
 

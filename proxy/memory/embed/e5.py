@@ -73,4 +73,4 @@ class E5Embedder:
             vectors = model.query(clipped) if query else model.passage(clipped)
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(clipped), self.dim)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.clip(norms, 1e-12, None)
+        return np.asarray(vectors / np.clip(norms, 1e-12, None), dtype=np.float32)

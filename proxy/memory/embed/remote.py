@@ -45,4 +45,4 @@ class LiteLLMEmbedder:
             raise MemoryUnavailable(f"remote embedding failed: {type(exc).__name__}") from exc
         vectors = np.array([item["embedding"] for item in response.data], dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.clip(norms, 1e-12, None)
+        return np.asarray(vectors / np.clip(norms, 1e-12, None), dtype=np.float32)

@@ -14,6 +14,16 @@ from proxy.core.errors import ExtractionParseError
 from proxy.core.records import TIERS, Tier
 from proxy.llm import litellm
 
+__all__ = [
+    "KINDS",
+    "SYSTEM_PROMPT",
+    "Action",
+    "Decision",
+    "LlmExtractor",
+    "build_messages",
+    "parse_decisions",
+]
+
 Action = Literal["ADD", "UPDATE", "DELETE", "NONE"]
 KINDS = ("preference", "fact", "plan", "constraint", "event")
 
@@ -104,7 +114,7 @@ def parse_decisions(raw: str, existing_count: int) -> list[Decision]:
         kind = kind if kind in KINDS else "fact"
         target = _index(item.get("id"), existing_count)
         tier_said = str(item.get("tier") or "").lower()
-        tier: Tier | None = tier_said if tier_said in TIERS else None  # type: ignore[assignment]
+        tier: Tier | None = tier_said if tier_said in TIERS else None
         if action == "ADD" and text:
             decisions.append(Decision("ADD", text, kind, tier=tier))
         elif action == "UPDATE" and text and target is not None:

@@ -1,1 +1,11 @@
 """Durable storage adapters: chromadb, the history log, SQLite helpers."""
+
+__all__ = [
+    "chroma",
+    "chroma_errors",
+    "history",
+    "migrations",
+    "protocol",
+    "rows",
+    "sqlite",
+]

@@ -16,20 +16,32 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import numpy as np
 
 from proxy.core.errors import MemoryUnavailable
 from proxy.core.records import Memory
+from proxy.memory.storage.chroma_errors import is_outage
 from proxy.memory.storage.rows import from_row, to_metadata, vector_of, with_vector
 
+__all__ = [
+    "LOAD_PAGE",
+    "META_COLLECTION",
+    "PREFIX",
+    "RECONNECT_INTERVAL_S",
+    "ROW_FORMAT",
+    "SHARDS",
+    "ChromaStore",
+    "shard_of",
+]
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PREFIX = "memories-"  # + a two-digit shard number
 SHARDS = 64
-LEGACY_COLLECTION = "memories"  # the single collection of stores written before sharding
 META_COLLECTION = "memory-proxy-meta"  # one row: the row format the store is at
 # The row format this version writes (proxy/memory/storage/migrations.py brings older ones up).
 ROW_FORMAT = 2
@@ -53,6 +65,11 @@ _EMPTY: dict[str, Any] = {
     "delete": None,
     "update": None,
 }
+
+
+def _worth_reopening(exc: Exception) -> bool:
+    """An outage chromadb reported (MemoryUnavailable is ours: it already says what is wrong)."""
+    return not isinstance(exc, MemoryUnavailable) and is_outage(exc)
 
 
 def shard_of(user_id: str, shards: int = SHARDS) -> int:
@@ -80,7 +97,6 @@ class ChromaStore:
         # whatever was read from the old ones (the in-process indexes) is suspect.
         self.on_reconnect: Callable[[], None] | None = None
         self._collection(0, create=True)  # fail now if unreachable or of another embedder
-        self._migrate_single_collection()
         fresh = self._existing_shards() == [0] and not self._call(0, "count")
         if fresh and self.schema_version() is None:
             self.set_schema_version(ROW_FORMAT)  # a new store: nothing to migrate, ever
@@ -107,7 +123,11 @@ class ChromaStore:
             return store
         except MemoryUnavailable:
             raise
-        except Exception as exc:  # chromadb raises many types; translate them here, once
+        except Exception as exc:
+            # Fail open either way (the proxy serves without memory); a failure that is not an
+            # outage is a bug, logged with its traceback.
+            if not is_outage(exc):
+                log.exception("opening the memory store failed unexpectedly")
             raise MemoryUnavailable(f"cannot open the memory store: {exc}") from exc
 
     # --- collections -----------------------------------------------------------------------
@@ -130,7 +150,7 @@ class ChromaStore:
             # We embed ourselves: no embedding function (chromadb's default downloads a
             # model). The proxy searches its own in-process index, never chromadb's HNSW
             # graph, so the graph is built cheaply (ingest ~40% faster, measured).
-            collection = self._client.get_or_create_collection(
+            collection = self._live_client().get_or_create_collection(
                 name,
                 embedding_function=None,
                 metadata={
@@ -142,7 +162,7 @@ class ChromaStore:
             )
         else:
             try:
-                collection = self._client.get_collection(name)
+                collection = self._live_client().get_collection(name)
             except NotFoundError:
                 return None
         stored = (collection.metadata or {}).get("embedder")
@@ -156,18 +176,24 @@ class ChromaStore:
 
     def _call(self, shard: int, method: str, *, create: bool = False, **kwargs: Any) -> Any:
         """Call a method of the shard's collection; a missing shard reads as empty."""
+        return self._reopening(method, lambda: self._invoke(shard, method, create, kwargs))
+
+    def _reopening(self, what: str, call: Callable[[], T]) -> T:
+        """`call()`; after an outage, the store is reopened and the call made once more. An
+        outage that persists is MemoryUnavailable (the writer keeps the turn and retries
+        later); any other error is a bug and propagates unchanged, with its traceback."""
         try:
-            return self._invoke(shard, method, create, kwargs)
-        except MemoryUnavailable:
-            raise
-        except Exception as first:
-            try:
-                self._recover()
-                return self._invoke(shard, method, create, kwargs)
-            except MemoryUnavailable:
+            return call()
+        except Exception as exc:
+            if not _worth_reopening(exc):
                 raise
-            except Exception as exc:
-                raise MemoryUnavailable(f"memory store {method} failed: {exc}") from first
+        try:
+            self._recover()
+            return call()
+        except Exception as exc:
+            if not _worth_reopening(exc):
+                raise
+            raise MemoryUnavailable(f"memory store {what} failed: {exc}") from exc
 
     def _invoke(self, shard: int, method: str, create: bool, kwargs: dict[str, Any]) -> Any:
         if create or shard not in self._collections:
@@ -185,16 +211,27 @@ class ChromaStore:
         store that vanished is an outage, never silently replaced by an empty one."""
         with self._recovery:
             self._check_files()
+            self._collections = {}  # opened through the old client: never used again
             files = self._files
             now = time.monotonic()
-            if files is not None and now - self._reconnected_at >= RECONNECT_INTERVAL_S:
-                self._reconnected_at = now
+            if files is None or now - self._reconnected_at < RECONNECT_INTERVAL_S:
+                return
+            self._reconnected_at = now
+            if self._client is not None:
                 with contextlib.suppress(Exception):  # the old client is broken anyway
                     self._client.close()  # the last reference: chromadb drops its cached system
-                self._client = _embedded_client(files)
-                if self.on_reconnect is not None:
-                    self.on_reconnect()
-            self._collections = {}
+                self._client = None  # a rebuild that fails is tried again on the next call
+            self._client = _embedded_client(files)
+            if self.on_reconnect is not None:
+                self.on_reconnect()
+
+    def _live_client(self) -> Any:
+        """The chromadb client; after a rebuild that failed, another attempt."""
+        if self._client is None:
+            self._recover()
+        if self._client is None:
+            raise MemoryUnavailable("the memory store could not be reopened yet")
+        return self._client
 
     def _check_files(self) -> None:
         """An embedded store whose files are gone (an unmounted disk, a folder moved away) is
@@ -205,39 +242,12 @@ class ChromaStore:
 
     def _existing_shards(self) -> list[int]:
         """Shards that hold a collection (whole-store reads skip the rest)."""
-        try:
-            names = {c if isinstance(c, str) else c.name for c in self._client.list_collections()}
-        except Exception:
-            self._recover()
-            names = {c if isinstance(c, str) else c.name for c in self._client.list_collections()}
+        names = self._reopening("list", self._client_collection_names)
         return [i for i in range(self._shards) if f"{PREFIX}{i:02d}" in names]
 
-    def _migrate_single_collection(self) -> None:
-        """Stores written before sharding kept every memory in one collection: move its rows to
-        their shards once (idempotent upserts; the old collection goes only at the end)."""
-        try:
-            legacy = self._client.get_collection(LEGACY_COLLECTION)
-        except Exception:
-            return
-        moved = 0
-        offset = 0
-        while True:
-            page = legacy.get(
-                include=["documents", "metadatas", "embeddings"], limit=1000, offset=offset
-            )
-            if not page["ids"]:
-                break
-            memories = [
-                from_row(memory_id, text or "", metadata or {})
-                for memory_id, text, metadata in zip(
-                    page["ids"], page["documents"], page["metadatas"], strict=True
-                )
-            ]
-            self.upsert(memories, np.asarray(page["embeddings"], dtype=np.float32))
-            moved += len(memories)
-            offset += len(memories)
-        self._client.delete_collection(LEGACY_COLLECTION)
-        log.info("moved %d memories from the single collection into %d shards", moved, SHARDS)
+    def _client_collection_names(self) -> set[str]:
+        collections = self._live_client().list_collections()
+        return {c if isinstance(c, str) else c.name for c in collections}
 
     # --- rows ------------------------------------------------------------------------------
 
@@ -358,6 +368,11 @@ class ChromaStore:
 
     def scan(self, batch: int = 1000) -> Iterator[list[Memory]]:
         """Every memory of every user, in pages (export, stats)."""
+        for page in self._rows(batch):
+            yield [from_row(*row) for row in page]
+
+    def _rows(self, batch: int) -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
+        """Every row of every shard as (id, text, metadata), in pages."""
         for shard in self._existing_shards():
             offset = 0
             while True:
@@ -366,13 +381,13 @@ class ChromaStore:
                 )
                 if not result["ids"]:
                     break
+                offset += len(result["ids"])
                 yield [
-                    from_row(memory_id, text or "", metadata or {})
+                    (memory_id, text or "", metadata or {})
                     for memory_id, text, metadata in zip(
                         result["ids"], result["documents"], result["metadatas"], strict=True
                     )
                 ]
-                offset += len(result["ids"])
 
     def warm_shards(self) -> int:
         """Touch every shard: chromadb loads a collection's segments on its first read (tens of
@@ -382,6 +397,12 @@ class ChromaStore:
             self._call(shard, "get", where={"user_id": "\x00warm-up"}, include=[])
         return len(shards)
 
+    def collection_of(self, user_id: str) -> Any | None:
+        """The chromadb collection that holds the user's rows (None before the shard's first
+        write), for tools that query chromadb directly: bench/scale.py times chromadb's own
+        filtered query against the in-process index."""
+        return self._collection(shard_of(user_id, self._shards), create=False)
+
     def delete(self, user_id: str, ids: Sequence[str]) -> None:
         if ids:
             self._call(shard_of(user_id, self._shards), "delete", ids=list(ids))
@@ -389,19 +410,18 @@ class ChromaStore:
     def count(self) -> int:
         return sum(int(self._call(shard, "count")) for shard in self._existing_shards())
 
-    def heartbeat(self) -> None:
-        try:
-            self._client.heartbeat()
-        except Exception as exc:
-            raise MemoryUnavailable(f"memory store unreachable: {exc}") from exc
-
     # --- versions of the row format (proxy/memory/storage/migrations.py) -------------------
 
     def schema_version(self) -> int | None:
         """The row format the store is at; None for a store that never recorded one."""
+        return self._reopening("schema read", self._read_schema_version)
+
+    def _read_schema_version(self) -> int | None:
+        from chromadb.errors import NotFoundError
+
         try:
-            meta = self._client.get_collection(META_COLLECTION)
-        except Exception:  # chromadb raises NotFoundError (or ValueError in older builds)
+            meta = self._live_client().get_collection(META_COLLECTION)
+        except NotFoundError:
             return None
         found = meta.get(ids=["schema"], include=["metadatas"])
         if not found["ids"]:
@@ -409,34 +429,25 @@ class ChromaStore:
         return int((found["metadatas"][0] or {}).get("version", 0))
 
     def set_schema_version(self, version: int) -> None:
-        meta = self._client.get_or_create_collection(META_COLLECTION, embedding_function=None)
-        meta.upsert(
-            ids=["schema"],
-            embeddings=[[0.0]],
-            documents=["row format of memory-proxy"],
-            metadatas=[{"version": version}],
-        )
+        def write() -> None:
+            meta = self._live_client().get_or_create_collection(
+                META_COLLECTION, embedding_function=None
+            )
+            meta.upsert(
+                ids=["schema"],
+                embeddings=[[0.0]],
+                documents=["row format of memory-proxy"],
+                metadatas=[{"version": version}],
+            )
+
+        self._reopening("schema write", write)
 
     def rows_lacking(self, key: str, batch: int = 1000) -> Iterator[list[Memory]]:
         """Pages of the rows whose metadata has no `key` (written by an earlier version)."""
-        for shard in self._existing_shards():
-            offset = 0
-            while True:
-                result = self._call(
-                    shard, "get", include=["documents", "metadatas"], limit=batch, offset=offset
-                )
-                if not result["ids"]:
-                    break
-                offset += len(result["ids"])
-                page = [
-                    from_row(memory_id, text or "", metadata or {})
-                    for memory_id, text, metadata in zip(
-                        result["ids"], result["documents"], result["metadatas"], strict=True
-                    )
-                    if key not in (metadata or {})
-                ]
-                if page:
-                    yield page
+        for page in self._rows(batch):
+            lacking = [from_row(*row) for row in page if key not in row[2]]
+            if lacking:
+                yield lacking
 
     def rewrite_metadata(self, memories: Sequence[Memory]) -> None:
         """Store the memories' metadata as it is now, vectors and texts untouched."""

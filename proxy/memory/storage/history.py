@@ -11,24 +11,33 @@ from pathlib import Path
 
 from proxy.core.errors import MemoryUnavailable
 from proxy.core.records import Event
-from proxy.memory.storage.sqlite import open_wal
+from proxy.memory.storage.sqlite import Migration, open_wal
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    memory_id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    session_id TEXT,
-    event TEXT NOT NULL,
-    old_text TEXT,
-    new_text TEXT,
-    at REAL NOT NULL,
-    source TEXT,
-    extractor TEXT
-);
-CREATE INDEX IF NOT EXISTS events_memory ON events (memory_id, seq);
-CREATE INDEX IF NOT EXISTS events_user ON events (user_id);
-"""
+__all__ = ["MIGRATIONS", "History"]
+
+
+def _create_events(db: sqlite3.Connection) -> None:
+    """Version 1: one row per change (IF NOT EXISTS: the unversioned databases of earlier
+    releases have it already)."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            memory_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            session_id TEXT,
+            event TEXT NOT NULL,
+            old_text TEXT,
+            new_text TEXT,
+            at REAL NOT NULL,
+            source TEXT,
+            extractor TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS events_memory ON events (memory_id, seq)")
+    db.execute("CREATE INDEX IF NOT EXISTS events_user ON events (user_id)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_create_events,)
 
 
 @contextmanager
@@ -42,7 +51,7 @@ def _unavailable_on_error() -> Iterator[None]:
 
 class History:
     def __init__(self, path: Path) -> None:
-        self._db = open_wal(path, _SCHEMA)
+        self._db = open_wal(path, MIGRATIONS)
         self._lock = threading.Lock()
 
     def record(self, events: Sequence[Event]) -> None:

@@ -8,31 +8,42 @@ before it arrives here.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from proxy.core.scope import Scope
 from proxy.core.times import check_event_time
-from proxy.memory.storage.sqlite import open_wal
+from proxy.memory.storage.sqlite import Migration, open_wal
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS turns (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    scope TEXT NOT NULL,
-    user_text TEXT NOT NULL,
-    assistant_text TEXT NOT NULL,
-    occurred_at REAL,
-    accepted_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    status TEXT NOT NULL DEFAULT 'pending',
-    last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS turns_status ON turns (status, seq);
-"""
+__all__ = ["MIGRATIONS", "Outbox", "Turn"]
+
+
+def _create_turns(db: sqlite3.Connection) -> None:
+    """Version 1: the turns waiting to be turned into memories (IF NOT EXISTS: the unversioned
+    databases of earlier releases have it already)."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS turns (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            scope TEXT NOT NULL,
+            user_text TEXT NOT NULL,
+            assistant_text TEXT NOT NULL,
+            occurred_at REAL,
+            accepted_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'pending',
+            last_error TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS turns_status ON turns (status, seq)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_create_turns,)
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,7 @@ class Turn:
 
 class Outbox:
     def __init__(self, path: Path) -> None:
-        self._db = open_wal(path, _SCHEMA)
+        self._db = open_wal(path, MIGRATIONS)
         self._lock = threading.Lock()
 
     def put(self, turn: Turn) -> int:
@@ -96,8 +107,15 @@ class Outbox:
             )
 
     def done(self, turns: Sequence[Turn]) -> None:
+        """Remove processed turns, all or none (the writer counts them out of its backlog)."""
         with self._lock:
-            self._db.executemany("DELETE FROM turns WHERE seq = ?", [(t.seq,) for t in turns])
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("DELETE FROM turns WHERE seq = ?", [(t.seq,) for t in turns])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def retry_later(self, turn: Turn, error: str, max_attempts: int) -> bool:
         """Count a failed attempt; park the turn as failed past `max_attempts`. True if parked."""
@@ -134,7 +152,7 @@ class Outbox:
             self._db.close()
 
 
-def _turn(row: tuple) -> Turn:
+def _turn(row: tuple[Any, ...]) -> Turn:
     """A row as a turn; raises on a row this version cannot read (parked by the caller)."""
     seq, turn_id, scope, user_text, assistant_text, occurred_at, accepted_at, attempts = row
     user_id, session_id, agent_id = json.loads(scope)

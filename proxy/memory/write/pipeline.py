@@ -23,6 +23,8 @@ from proxy.memory.service import MemoryService
 from proxy.memory.write.outbox import Turn
 from proxy.memory.write.writer import ProcessTurn
 
+__all__ = ["ExtractionStats", "llm_processor", "offline_processor", "process_offline"]
+
 log = logging.getLogger(__name__)
 
 

@@ -13,11 +13,24 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from proxy.core.errors import MemoryUnavailable
 from proxy.core.scope import Scope
 from proxy.memory.extract.redact import redact
 from proxy.memory.write.outbox import Outbox, Turn
+
+__all__ = [
+    "MAX_BATCH_S",
+    "MAX_TURN_CHARS",
+    "RESTART_DELAY_S",
+    "STUCK_AFTER_S",
+    "BatchedWrites",
+    "ProcessTurn",
+    "WriteBack",
+    "WriterStats",
+    "storable",
+]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +97,7 @@ class WriteBack:
         self._wake = asyncio.Event()
         self._urgent = asyncio.Event()  # flush or shutdown: cut a backoff short
         self._progress = asyncio.Condition()
+        self._rounds = 0  # rounds of the worker so far (a flush waits for the next one)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._last_progress = time.monotonic()
@@ -172,7 +186,7 @@ class WriteBack:
                     worker.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await worker
-            if self._stopping:
+            if self._stopped():
                 return
             error = None if worker.cancelled() else worker.exception()
             self.stats.worker_restarts += 1
@@ -182,6 +196,10 @@ class WriteBack:
             await self._sleep(RESTART_DELAY_S)
             self._failure = None
             self._last_progress = time.monotonic()
+
+    def _stopped(self) -> bool:
+        # A method, not the flag itself: `stop()` sets it while the supervisor awaits.
+        return self._stopping
 
     async def stop(self, drain_timeout: float) -> None:
         """Give pending turns up to `drain_timeout` seconds; what is left stays in the outbox
@@ -199,14 +217,19 @@ class WriteBack:
         self._task = None
 
     async def flush(self, timeout: float) -> bool:
-        """Wait until every turn accepted before this call is processed (or parked)."""
-        watermark = self._outbox.last_seq()
+        """Wait until every turn accepted before this call is processed (or parked). The outbox
+        is read off the event loop, once per round of the worker."""
+        watermark = await asyncio.to_thread(self._outbox.last_seq)
         self._wake.set()
         self._urgent.set()
 
         async def drained() -> None:
-            async with self._progress:
-                await self._progress.wait_for(lambda: self._outbox.pending_up_to(watermark) == 0)
+            while True:
+                rounds = self._rounds  # a round that ends while the outbox is read is not missed
+                if await asyncio.to_thread(self._outbox.pending_up_to, watermark) == 0:
+                    return
+                async with self._progress:
+                    await self._progress.wait_for(partial(self._rounds_since, rounds))
 
         try:
             await asyncio.wait_for(drained(), timeout)
@@ -214,12 +237,21 @@ class WriteBack:
             return False
         return True
 
-    def backlog(self) -> dict[str, int]:
-        return self._outbox.counts()
+    async def backlog(self) -> dict[str, int]:
+        """Turns waiting to be processed, and turns parked as failed (read off the loop)."""
+        return await asyncio.to_thread(self._outbox.counts)
+
+    def _rounds_since(self, rounds: int) -> bool:
+        return self._rounds != rounds
+
+    async def _round_done(self) -> None:
+        self._rounds += 1
+        async with self._progress:
+            self._progress.notify_all()
 
     async def _run(self) -> None:
         while not self._stopping:
-            turns, unreadable = self._outbox.pending()
+            turns, unreadable = await asyncio.to_thread(self._outbox.pending)
             if unreadable:
                 self._pending -= unreadable
                 self.stats.unreadable += unreadable
@@ -227,8 +259,7 @@ class WriteBack:
                 log.error("parked %d outbox rows that could not be read as turns", unreadable)
             if not turns:
                 self._last_progress = time.monotonic()
-                async with self._progress:
-                    self._progress.notify_all()
+                await self._round_done()
                 if unreadable:
                     continue
                 self._wake.clear()
@@ -239,8 +270,7 @@ class WriteBack:
                 if handled == 0:
                     break  # the store is down: back off, then read the outbox again
                 turns = turns[handled:]
-            async with self._progress:
-                self._progress.notify_all()
+            await self._round_done()
 
     async def _handle(self, turns: list[Turn]) -> int:
         """Process a batch from the head of `turns`; returns how many were handled (0 when the
@@ -259,7 +289,7 @@ class WriteBack:
         self._last_progress = time.monotonic()
         handled = turns[: len(outcomes)]
         stored = [turn for turn, error in zip(handled, outcomes, strict=True) if error is None]
-        self._outbox.done(stored)
+        await asyncio.to_thread(self._outbox.done, stored)
         self._pending -= len(stored)
         self.stats.processed += len(stored)
         backoff = 0.0
@@ -268,7 +298,7 @@ class WriteBack:
                 continue
             self.stats.failed_attempts += 1
             message = f"{type(error).__name__}: {error}"
-            if self._outbox.retry_later(turn, message, self._max_attempts):
+            if await asyncio.to_thread(self._outbox.retry_later, turn, message, self._max_attempts):
                 self._pending -= 1
                 self.stats.parked += 1
                 log.error("memory write parked after %d attempts: %s", self._max_attempts, error)

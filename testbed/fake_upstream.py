@@ -8,11 +8,13 @@ at the same root as an Anthropic upstream, Anthropic Messages (tests/fake_anthro
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import AsyncIterator, Callable, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fake_anthropic import input_tokens, message_events, message_object
-from tests.fake_responses import response_events, response_object
+from testbed.fake_anthropic import input_tokens, message_events, message_object
+from testbed.fake_responses import response_events, response_object
 
 
 @dataclass
@@ -90,9 +92,15 @@ SSE_HEADERS = {"cache-control": "no-cache, must-revalidate"}
 
 
 class FakeUpstream:
-    def __init__(self, reply: Reply | None = None, chunks: int = 20) -> None:
-        self.requests: list[Recorded] = []
-        self.sent_streams: list[bytes] = []  # every SSE body exactly as sent
+    """`keep`: record only the last `keep` requests and streams (a benchmark sends thousands);
+    None keeps them all (tests read them)."""
+
+    def __init__(
+        self, reply: Reply | None = None, chunks: int = 20, keep: int | None = None
+    ) -> None:
+        self.requests: MutableSequence[Recorded] = [] if keep is None else deque(maxlen=keep)
+        # every SSE body exactly as sent
+        self.sent_streams: MutableSequence[bytes] = [] if keep is None else deque(maxlen=keep)
         self.reply: Reply = reply or (lambda body: "Sure, noted.")
         self.delay: Callable[[dict[str, Any]], float] = lambda body: 0.0
         self.chunks = chunks
@@ -235,14 +243,14 @@ class FakeUpstream:
             )
         return JSONResponse(completion(body, text), headers=headers)
 
-    async def _stream(self, body: dict[str, Any], text: str):
+    async def _stream(self, body: dict[str, Any], text: str) -> AsyncIterator[bytes]:
         sent = bytearray()
         async for event in self._events(body, text):
             sent += event
             yield event
         self.sent_streams.append(bytes(sent))
 
-    async def _events(self, body: dict[str, Any], text: str):
+    async def _events(self, body: dict[str, Any], text: str) -> AsyncIterator[bytes]:
         created = int(time.time())
         base = {
             "id": "chatcmpl-fake",
@@ -353,3 +361,21 @@ def completion(body: dict[str, Any], text: str) -> dict[str, Any]:
         "usage": usage_of(body, text),
         "system_fingerprint": None,
     }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m testbed.fake_upstream --port N --answer TEXT`: the fake upstream in a process of
+    its own (a load generator then shares no GIL with it), answering every chat with TEXT."""
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--answer", default="Sure, noted.")
+    parser.add_argument("--chunks", type=int, default=20, help="content chunks of a stream")
+    args = parser.parse_args(argv)
+    fake = FakeUpstream(reply=lambda body: args.answer, chunks=args.chunks, keep=32)
+    uvicorn.run(fake.app, host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
