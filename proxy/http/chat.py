@@ -13,6 +13,8 @@ from proxy.deps import ServicesDep
 from proxy.http.forward import Turn, WireFormat, forward_turn, path_user
 from proxy.http.turn import encode_body, parse_body, read_body, recall
 
+__all__ = ["router"]
+
 router = APIRouter()
 CHAT = WireFormat(answer_of=answer_of, stream=AnswerAssembler, end="[DONE]")
 

@@ -85,7 +85,8 @@ class Spaces:
             return None
         if index.vector(memory_id, MULTILINGUAL) is None and not needs_multilingual(text):
             return None
-        return self.multilingual.embed([text], "passage")[0]
+        vector: np.ndarray = self.multilingual.embed([text], "passage")[0]
+        return vector
 
     def imported(self, memories: Sequence[Memory]) -> dict[str, np.ndarray]:
         """Multilingual vectors of imported memories whose text needs one (the others get theirs

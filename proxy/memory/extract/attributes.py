@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+__all__ = ["attribute_of"]
+
 _FLAGS = re.IGNORECASE
 _RULES: list[tuple[str, re.Pattern[str]]] = [
     (

@@ -221,7 +221,8 @@ class UserIndex:
             row = self._rows.get(memory_id)
             if row is None or space not in self._spaces or not self._has[space][row]:
                 return None
-            return self._spaces[space][row].copy()
+            vector: np.ndarray = self._spaces[space][row].copy()
+            return vector
 
     def missing(self, space: str) -> list[Memory]:
         """Live memories with no vector in `space` yet (to compute them off the request path)."""
@@ -397,7 +398,8 @@ def _newest(occurred: np.ndarray, mask: np.ndarray, limit: int, since: float | N
     rows = np.flatnonzero(mask)
     if len(rows) > limit:
         rows = rows[np.argpartition(-occurred[rows], limit - 1)[:limit]]
-    return rows[np.argsort(-occurred[rows], kind="stable")].tolist()
+    newest: list[int] = rows[np.argsort(-occurred[rows], kind="stable")].tolist()
+    return newest
 
 
 def _present(memories: list[Memory | None], rows: list[int]) -> list[Memory]:

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+__all__ = ["CJK_STOPWORDS", "STOPWORDS", "Bm25Index", "tokenize"]
+
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_CJK}]+|[^\W_]+", re.UNICODE)
 _IS_CJK = re.compile(rf"[{_CJK}]")

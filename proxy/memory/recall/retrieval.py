@@ -11,6 +11,8 @@ import numpy as np
 from proxy.core.records import Hit
 from proxy.memory.recall.index import Candidates
 
+__all__ = ["WORLD_STANDOUT", "SelectionParams", "multilingual_selection", "rrf", "select"]
+
 
 @dataclass(frozen=True)
 class SelectionParams:
@@ -76,9 +78,7 @@ def select(candidates: Candidates, params: SelectionParams) -> list[Hit]:
             return True
         rank = candidates.dense_rank.get(pos)
         return (
-            standouts[pos] >= params.min_standout  # type: ignore[operator]
-            and rank is not None
-            and rank < params.dense_limit
+            standouts[pos] >= params.min_standout and rank is not None and rank < params.dense_limit
         )
 
     relevant = [
