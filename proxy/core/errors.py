@@ -61,6 +61,14 @@ class PayloadTooLarge(ProxyError):
     code = "request_too_large"
 
 
+class ServerBusy(ProxyError):
+    """Too many request bytes held at once (concurrent large bodies); retry shortly."""
+
+    status = 503
+    type = "server_error"
+    code = "server_busy"
+
+
 class UpstreamUnreachable(ProxyError):
     status = 502
     type = "upstream_error"
@@ -118,6 +126,11 @@ def error_body(
     message: str, type_: str, *, param: str | None = None, code: str | None = None
 ) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def anthropic_error_body(message: str, type_: str) -> dict[str, Any]:
+    """Anthropic's envelope, for errors on its route (/v1/messages)."""
+    return {"type": "error", "error": {"type": type_, "message": message}}
 
 
 def error_response(exc: ProxyError) -> JSONResponse:
