@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 __all__ = [
-    "JSON_TYPES",
     "JSONL_TYPES",
+    "JSON_TYPES",
     "Refusal",
     "RouteKind",
     "admit",
