@@ -219,7 +219,7 @@ class Settings(BaseSettings):
     inject: InjectSettings = InjectSettings()
     write: WriteSettings = WriteSettings()
     extraction: ExtractionSettings = ExtractionSettings()
-    auth: AuthSettings = Field(default_factory=AuthSettings)
+    auth: AuthSettings = AuthSettings()
 
     @field_validator("upstream_url", "anthropic_upstream_url")
     @classmethod
