@@ -142,6 +142,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
                 max_attempts=settings.write.max_attempts,
                 max_backlog=settings.write.max_backlog,
                 batch=memory.batched_writes,
+                redact_contacts=settings.write.redact_contacts,
             )
             services.writer.start()
             purger = asyncio.create_task(

@@ -101,6 +101,11 @@ class UpstreamBrokeOff(Exception):
         self.timed_out = timed_out
 
 
+class TurnNotPersisted(Exception):
+    """A turn could not be written to the outbox (a full disk, a failing data dir): it is lost,
+    counted, and the call says so (X-Memory-Status: error)."""
+
+
 class ExtractionParseError(ValueError):
     """The extraction model's answer could not be read as decisions."""
 

@@ -160,8 +160,9 @@ async def flush(
     services: ServicesDep,
     timeout: Annotated[float, Query(gt=0, le=600, description="seconds to wait")] = 60.0,
 ) -> FlushResult:
-    """Returns once every write accepted before this call is stored (or parked as failed)."""
-    await flush_writes(services, timeout)
+    """Returns once every write accepted before this call is stored (or parked as failed); 503
+    if answered turns could not be persisted since the last flush (a full disk)."""
+    await flush_writes(services, timeout, report_lost=True)
     assert services.writer is not None
     return FlushResult(flushed=True, backlog=services.writer.backlog())
 

@@ -1,8 +1,10 @@
 """The write-back outbox: accepted turns persisted in SQLite (WAL) until their memories are stored.
 
 A turn is written here before the chat response completes, so a crash or restart loses nothing;
-it is deleted once processed, so conversation text does not linger on disk. Text is redacted
-before it arrives here.
+it is deleted once processed, so conversation text does not linger on disk: rows are deleted with
+secure_delete (zeroed in place), and the WAL, which still holds the written pages, is cut to
+zero bytes once the queue has drained (at most once a second: the cut briefly holds up new
+writes). Text is redacted before it arrives here.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from proxy.core.scope import Scope
 from proxy.core.times import check_event_time
-from proxy.memory.storage.sqlite import open_wal
+from proxy.memory.storage.sqlite import open_wal, truncate_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
@@ -32,6 +34,7 @@ CREATE TABLE IF NOT EXISTS turns (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS turns_status ON turns (status, seq);
+CREATE TABLE IF NOT EXISTS probe (x INTEGER);
 """
 
 
@@ -51,6 +54,7 @@ class Outbox:
     def __init__(self, path: Path) -> None:
         self._db = open_wal(path, _SCHEMA)
         self._lock = threading.Lock()
+        self.dirty = False  # rows were deleted since the WAL was last cut
 
     def put(self, turn: Turn) -> int:
         scope = json.dumps([turn.scope.user_id, turn.scope.session_id, turn.scope.agent_id])
@@ -98,6 +102,19 @@ class Outbox:
     def done(self, turns: Sequence[Turn]) -> None:
         with self._lock:
             self._db.executemany("DELETE FROM turns WHERE seq = ?", [(t.seq,) for t in turns])
+            self.dirty = True
+
+    def compact(self) -> None:
+        """Cut the WAL to zero bytes: processed turns' text leaves the disk (blocking)."""
+        with self._lock:
+            if truncate_wal(self._db):
+                self.dirty = False
+
+    def probe(self) -> None:
+        """A small real write (raises when the disk is full)."""
+        with self._lock:
+            self._db.execute("INSERT INTO probe (x) VALUES (1)")
+            self._db.execute("DELETE FROM probe")
 
     def retry_later(self, turn: Turn, error: str, max_attempts: int) -> bool:
         """Count a failed attempt; park the turn as failed past `max_attempts`. True if parked."""
