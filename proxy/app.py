@@ -82,7 +82,7 @@ def build_processor(
     ttl = settings.write.default_ttl_days
     config = settings.extraction
     if not config.model:
-        return offline_processor(memory, ttl)
+        return offline_processor(memory, stats, ttl)
     extractor = LlmExtractor(
         model=config.model,
         api_key=secret(config.api_key or settings.upstream_api_key),

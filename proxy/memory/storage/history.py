@@ -89,6 +89,14 @@ class History:
             ).fetchall()
         return [user_id for (user_id,) in rows]
 
+    def memory_ids(self, user_id: str) -> list[str]:
+        """Every memory id the user's history names (deleted ones too)."""
+        with self._lock, _unavailable_on_error():
+            rows = self._db.execute(
+                "SELECT DISTINCT memory_id FROM events WHERE user_id = ?", (user_id,)
+            ).fetchall()
+        return [memory_id for (memory_id,) in rows]
+
     def erase_user(self, user_id: str, session_id: str | None = None) -> None:
         """Erasure means erasure: a user's (or session's) history goes with their memories,
         from the database (secure_delete zeroes the rows) and from its WAL (cut to zero)."""

@@ -104,6 +104,20 @@ class Outbox:
             self._db.executemany("DELETE FROM turns WHERE seq = ?", [(t.seq,) for t in turns])
             self.dirty = True
 
+    def erase_user(self, user_id: str, session_id: str | None = None) -> int:
+        """Remove the user's parked turns (their text waits there for an operator) and cut the
+        WAL; pending turns stay: they were accepted after the erase began. Returns the count."""
+        where = "status = 'failed' AND json_extract(scope, '$[0]') = ?"
+        params: tuple[str, ...] = (user_id,)
+        if session_id is not None:
+            where += " AND json_extract(scope, '$[1]') = ?"
+            params += (session_id,)
+        with self._lock:
+            removed = self._db.execute(f"DELETE FROM turns WHERE {where}", params).rowcount
+            if truncate_wal(self._db):
+                self.dirty = False
+        return int(removed)
+
     def compact(self) -> None:
         """Cut the WAL to zero bytes: processed turns' text leaves the disk (blocking)."""
         with self._lock:

@@ -265,6 +265,10 @@ class WriteBack:
             return False
         return True
 
+    async def erase_user(self, user_id: str, session_id: str | None = None) -> None:
+        """An erase reaches the outbox too: the user's parked turns, and the WAL."""
+        await asyncio.to_thread(self._outbox.erase_user, user_id, session_id)
+
     def backlog(self) -> dict[str, int]:
         return self._outbox.counts()
 
