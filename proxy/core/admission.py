@@ -50,7 +50,7 @@ UTF8 = frozenset({"utf-8", "utf8"})
 
 class RouteKind(Enum):
     MODEL = "model"  # chat and its siblings: JSON body read by the proxy
-    MEMORY = "memory"  # /memories and below: JSON (JSONL for import), same-origin only
+    MEMORY = "memory"  # /memories and below, /mcp: JSON (JSONL for import), same-origin only
     OTHER = "other"  # pass-through and the rest: admitted as they come
 
 
@@ -65,7 +65,7 @@ class Refusal:
 def route_kind(path: str) -> RouteKind:
     if path in MODEL_ROUTES:
         return RouteKind.MODEL
-    if path == "/memories" or path.startswith("/memories/"):
+    if path in ("/memories", "/mcp") or path.startswith("/memories/"):
         return RouteKind.MEMORY
     return RouteKind.OTHER
 
