@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,9 +60,12 @@ class RequestScope:
 
 
 def validate_id(value: Any, param: str) -> str:
-    """An id is 1..256 printable characters; anything else is refused, never guessed at."""
+    """An id is 1..256 printable characters; anything else is refused, never guessed at. Ids are
+    compared in Unicode NFC: "Zoë" typed as e + combining diaeresis (NFD, as macOS file names
+    and some keyboards give it) is the same user as "Zoë" in one code point."""
     if not isinstance(value, str):
         raise InvalidRequest(f"{param} must be a string", param=param, code="invalid_scope_id")
+    value = unicodedata.normalize("NFC", value)
     if not value or len(value) > MAX_ID_LENGTH:
         raise InvalidRequest(
             f"{param} must be 1 to {MAX_ID_LENGTH} characters", param=param, code="invalid_scope_id"

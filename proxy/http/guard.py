@@ -12,6 +12,7 @@ import json
 import logging
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from proxy.core.admission import (
@@ -111,6 +112,8 @@ class RequestGuard:
 
         try:
             await self.app(scope, counting_receive if count_chunks else receive, watching_send)
+        except ClientDisconnect:
+            pass  # the client went (or was cut off by a read timeout): nobody to answer
         except Exception:
             if started:
                 raise  # a body cut short: the server closes the connection, as it must

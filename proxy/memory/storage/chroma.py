@@ -388,6 +388,11 @@ class ChromaStore:
         if ids:
             self._call(shard_of(user_id, self._shards), "delete", ids=list(ids))
 
+    def present(self) -> bool:
+        """Whether the embedded store's files are where they were (a cheap stat, for /healthz;
+        a Chroma server is checked by the calls themselves)."""
+        return self._files is None or (self._files / "chroma.sqlite3").is_file()
+
     def compact(self, erased_ids: Sequence[str]) -> bool:
         """Take erased text out of the embedded store's files (proxy/memory/storage/compaction.py).
         False for a Chroma server: its files are the server's to compact."""
