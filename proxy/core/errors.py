@@ -133,11 +133,6 @@ def error_body(
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-def anthropic_error_body(message: str, type_: str) -> dict[str, Any]:
-    """Anthropic's envelope, for errors on its route (/v1/messages)."""
-    return {"type": "error", "error": {"type": type_, "message": message}}
-
-
 def error_response(exc: ProxyError) -> JSONResponse:
     return JSONResponse(
         error_body(exc.message, exc.type, param=exc.param, code=exc.code),

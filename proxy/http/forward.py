@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,13 +18,14 @@ from starlette.responses import Response, StreamingResponse
 
 from proxy.core.errors import UpstreamBrokeOff, UpstreamTimeout, UpstreamUnreachable
 from proxy.core.paths import forwarded_query
-from proxy.core.scope import RequestScope
+from proxy.core.scope import RequestScope, resolve_scope
 from proxy.core.sse import StreamAnswer
 from proxy.deps import Services
+from proxy.http.auth import check_user_key
 from proxy.http.turn import Recall, persisting, remember, remembers
 from proxy.upstream import Upstream, UpstreamResponse, response_headers
 
-__all__ = ["Turn", "WireFormat", "forward_turn", "path_user"]
+__all__ = ["Turn", "WireFormat", "forward_turn", "path_user", "scope_of"]
 
 log = logging.getLogger(__name__)
 STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -35,6 +36,17 @@ PATH_USER_KEY = "memory_proxy.path_user"
 def path_user(request: Request) -> str | None:
     user: str | None = request.scope.get(PATH_USER_KEY)
     return user
+
+
+def scope_of(request: Request, services: Services, body: Mapping[str, Any]) -> RequestScope:
+    """Who is asking (proxy/core/scope.py) and, with `auth.user_keys`, whether the call's API
+    key may act as that user (401/403 otherwise). Every model route resolves its scope here."""
+    request_scope = resolve_scope(request.headers, body, request.query_params, path_user(request))
+    if request_scope.scope is not None:
+        check_user_key(
+            services.settings.auth.user_keys, request.headers, request_scope.scope.user_id
+        )
+    return request_scope
 
 
 @dataclass(frozen=True)

@@ -162,8 +162,7 @@ async def _send_error(
 ) -> None:
     payload: dict[str, Any]
     if path in ANTHROPIC_ROUTES:
-        anthropic_type = "api_error" if status >= 500 else type_
-        payload = anthropic_error_body(message, anthropic_type)
+        payload = anthropic_error_body(message, status)
     else:
         payload = error_body(message, type_, code=code)
     body = json.dumps(payload).encode()
