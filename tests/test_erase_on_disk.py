@@ -67,3 +67,29 @@ def test_a_turn_that_never_became_a_memory_leaves_the_disk(
     assert proxy.memories("quinn") == []
     # The outbox row is deleted and its WAL cut once the queue has drained (within a second).
     wait_until(lambda: files_holding(data, ASKED) == [], timeout=10)
+
+
+def test_a_secret_never_reaches_any_file(make_proxy: ProxyFactory, tmp_path: Path) -> None:
+    """Redaction happens before the outbox: right after the answer (the turn is in the outbox
+    now) and after it was processed, no file holds the password."""
+    data = tmp_path / "secret-data"
+    proxy = make_proxy(data_dir=data)
+    client = proxy.client("rita")
+    for text in ("Мой пароль — Zorkij2024, я живу в Казани.", "mein Passwort ist Kuckuck2024!"):
+        client.chat.completions.create(
+            model="gpt-fake", messages=[{"role": "user", "content": text}]
+        )
+        assert files_holding(data, "Zorkij2024") == []
+        assert files_holding(data, "Kuckuck2024") == []
+    proxy.flush()
+    assert files_holding(data, "Zorkij2024") == files_holding(data, "Kuckuck2024") == []
+
+
+def test_contacts_are_kept_out_unless_configured(make_proxy: ProxyFactory, tmp_path: Path) -> None:
+    default = make_proxy(data_dir=tmp_path / "a")
+    default.tell("sam", "I work as a baker and my email is sam.baker@example.com.")
+    assert all("example.com" not in m["text"] for m in default.memories("sam"))
+    assert files_holding(tmp_path / "a", "sam.baker@example.com") == []
+    keeping = make_proxy(data_dir=tmp_path / "b", write={"redact_contacts": False})
+    keeping.tell("sam", "My email is sam.baker@example.com.")
+    assert [m["text"] for m in keeping.memories("sam")] == ["My email is sam.baker@example.com."]
