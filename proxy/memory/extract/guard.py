@@ -36,8 +36,8 @@ __all__ = [
     "screen_context",
 ]
 
-# In a message at least this long, a paragraph of LONG_BLOCK_CHARS or more is a pasted
-# document: what people say about themselves comes in short paragraphs.
+# In a message at least this long, with more than one paragraph, a paragraph of LONG_BLOCK_CHARS
+# or more is a pasted document: what people say about themselves comes in short paragraphs.
 LONG_PASTE_CHARS = 2_000
 LONG_BLOCK_CHARS = 500
 
@@ -125,11 +125,14 @@ def _directive_payload(text: str) -> tuple[str, int]:
 
 
 def _long_blocks(text: str) -> tuple[str, int]:
-    if len(text) < LONG_PASTE_CHARS:
+    """In a long message framed by words of the user's own (more than one paragraph), the long
+    paragraphs are the pasted document; a message that is one paragraph is the user's."""
+    paragraphs = _PARAGRAPHS.split(text)
+    if len(text) < LONG_PASTE_CHARS or len(paragraphs) < 2:
         return text, 0
     kept: list[str] = []
     dropped = 0
-    for paragraph in _PARAGRAPHS.split(text):
+    for paragraph in paragraphs:
         if len(paragraph) >= LONG_BLOCK_CHARS:
             dropped += 1
         else:
