@@ -28,6 +28,7 @@ from proxy.deps import Services
 from proxy.http import chat, health, messages, passthrough, responses
 from proxy.http.auth import warn_if_open
 from proxy.http.base_url import UserBaseUrl
+from proxy.http.guard import RequestGuard
 from proxy.http.memories import routes as memories
 from proxy.mcp.route import McpRoute
 from proxy.memory.embed.base import Embedder, create_embedder
@@ -83,7 +84,7 @@ def build_processor(
     ttl = settings.write.default_ttl_days
     config = settings.extraction
     if not config.model:
-        return offline_processor(memory, ttl)
+        return offline_processor(memory, stats, ttl)
     extractor = LlmExtractor(
         model=config.model,
         api_key=secret(config.api_key or settings.upstream_api_key),
@@ -145,6 +146,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
                 max_attempts=settings.write.max_attempts,
                 max_backlog=settings.write.max_backlog,
                 batch=memory.batched_writes,
+                redact_contacts=settings.write.redact_contacts,
             )
             services.writer.start()
             purger = asyncio.create_task(
@@ -186,6 +188,10 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     app.include_router(messages.router)
     app.router.routes.append(Route("/mcp", mcp_route, methods=["GET", "POST", "DELETE"]))
     app.include_router(passthrough.router)  # last: it matches every other /v1/ path
+    # Admission (media type, origin, Host), the bytes-in-flight cap, a 500 that keeps the
+    # connection: before any route, looking at headers only; inside UserBaseUrl, so it sees the
+    # /v1/... path a /u/{user_id}/v1/... request is served as.
+    app.add_middleware(RequestGuard, settings=settings)
     app.add_middleware(UserBaseUrl)  # /u/{user_id}/v1/... is /v1/... for that user
     app.add_exception_handler(ProxyError, _proxy_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -46,6 +46,7 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from proxy.app import create_app
+    from proxy.http.server import limited_protocol
     from proxy.settings import load_settings
 
     flags = {k: v for k, v in vars(args).items() if k != "command"}
@@ -61,6 +62,8 @@ def serve(args: argparse.Namespace) -> None:
         # The peer address decides who may use /memories/* without a key (proxy/auth.py): never
         # let X-Forwarded-For rewrite it (uvicorn would for 127.0.0.1 or FORWARDED_ALLOW_IPS).
         proxy_headers=False,
+        # Header and body read timeouts, a header size limit (uvicorn has none of its own).
+        http=limited_protocol(settings.header_timeout_s, settings.body_timeout_s),
         timeout_graceful_shutdown=int(settings.write.drain_timeout_s) + 5,
     )
 

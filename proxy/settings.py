@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -108,6 +108,17 @@ class WriteSettings(BaseModel):
     default_ttl_days: float | None = Field(
         None, gt=0, description="memories written from chats expire after this many days"
     )
+    redact_contacts: bool = Field(
+        True,
+        description="emails and phone numbers in chat turns (and `messages` of POST /memories) "
+        "are removed before anything is stored, like secrets",
+    )
+    compact_on_erase: bool = Field(
+        True,
+        description="an erase (DELETE /memories?user_id=) also compacts the embedded store's "
+        "files (chromadb's log and full-text index, SQLite VACUUM) so the erased text leaves "
+        "the disk before the call returns; the time grows with the store",
+    )
 
 
 class ExtractionSettings(BaseModel):
@@ -120,6 +131,33 @@ class ExtractionSettings(BaseModel):
     api_base: str | None = Field(None, description="default: upstream_url")
     timeout_s: float = Field(30.0, gt=0)
     max_existing: int = Field(10, ge=0, le=50, description="similar memories shown to the model")
+
+
+class UserKey(BaseModel):
+    """An API key (the client's `Authorization: Bearer ...`) and the users it may act as."""
+
+    key: SecretStr
+    users: list[str] = Field(
+        min_length=1, description="user ids; an entry ending in * matches ids with that prefix"
+    )
+
+
+class AuthSettings(BaseModel):
+    allowed_origins: list[str] = Field(
+        [],
+        description="browser origins (scheme://host[:port]) allowed to call /memories; any "
+        "other Origin, or Sec-Fetch-Site: cross-site, is refused",
+    )
+    allowed_hosts: list[str] = Field(
+        [],
+        description="Host names /memories answers without an admin key, besides loopback "
+        "(a Host of another name is refused: DNS rebinding)",
+    )
+    user_keys: list[UserKey] = Field(
+        [],
+        description="bind users to API keys: when set, a request that names a user must carry "
+        "a listed key whose users include it (403 otherwise)",
+    )
 
 
 class Settings(BaseSettings):
@@ -151,6 +189,18 @@ class Settings(BaseSettings):
     upstream_connect_timeout_s: float = Field(10.0, gt=0)
     max_connections: int = Field(512, ge=1)
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="larger chat bodies get 413")
+    max_bytes_in_flight: int = Field(
+        128 * 1024 * 1024,
+        ge=1024,
+        description="request body bytes the proxy holds at once across requests (chat and "
+        "memory routes; pass-through bodies stream); past it a request gets 503 + Retry-After",
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="a connection must deliver a request's headers within this"
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="longest wait for the next piece of a request body"
+    )
     data_dir: Path = Path("./memory-data")
     chroma_url: str | None = Field(
         None,
@@ -180,6 +230,7 @@ class Settings(BaseSettings):
     inject: InjectSettings = InjectSettings()
     write: WriteSettings = WriteSettings()
     extraction: ExtractionSettings = ExtractionSettings()
+    auth: AuthSettings = AuthSettings()
 
     @field_validator("upstream_url", "anthropic_upstream_url")
     @classmethod
@@ -204,6 +255,12 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
         key = secret(value)
         return None if key is None or not key.strip() else value
+
+    @model_validator(mode="after")
+    def _one_body_fits_in_flight(self) -> Settings:
+        if self.max_bytes_in_flight < self.max_body_bytes:
+            raise ValueError("max_bytes_in_flight must be at least max_body_bytes")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -18,6 +18,7 @@ from typing import Literal
 
 import aiohttp
 from starlette.datastructures import Headers
+from yarl import URL
 
 from proxy.core.errors import UpstreamBrokeOff, UpstreamTimeout, UpstreamUnreachable
 from proxy.core.scope import OWN_HEADERS
@@ -183,9 +184,11 @@ class Upstream:
     ) -> UpstreamResponse:
         """Send and return the response with its body unread (the caller reads or streams it,
         and must close it)."""
-        url = f"{self.base_url}/{path.lstrip('/')}"
-        if query:
-            url = f"{url}?{query}"
+        # Sent as given (encoded=True): the path is already checked and percent-encoded, and
+        # the client library must not resolve dot segments or re-encode it on its own.
+        url = URL(
+            f"{self.base_url}/{path.lstrip('/')}" + (f"?{query}" if query else ""), encoded=True
+        )
         try:
             try:
                 return UpstreamResponse(await self._send(method, url, headers, content))
@@ -206,7 +209,7 @@ class Upstream:
     async def _send(
         self,
         method: str,
-        url: str,
+        url: URL,
         headers: Mapping[str, str],
         content: bytes | AsyncIterator[bytes] | None,
     ) -> aiohttp.ClientResponse:

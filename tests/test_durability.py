@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import signal
+import socket
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +28,7 @@ from proxy.memory.write.outbox import Outbox, Turn
 from testbed.fake_upstream import FakeUpstream
 from testbed.processes import ProxyProcess
 from tests.conftest import ProxyFactory, wait_until
-from tests.raw_upstream import Connection, RawUpstream, forever
+from tests.raw_upstream import Connection, RawUpstream, forever, sse
 
 SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
 
@@ -314,3 +316,64 @@ def test_stuck_extraction_never_holds_up_chats_nor_shutdown(
         proxy.close()
     assert all(len(stored[f"stuck-{i}"]) == 1 for i in range(5))
     assert all(stored[f"stuck-{i}"] == [] for i in range(5, 12))  # refused, never accepted
+
+
+# --- a stream is in the outbox before its [DONE] reaches the client (issue 14, item 8) -----
+
+
+async def _done_then_hold(connection: Connection) -> None:
+    """An upstream that sends the whole answer and [DONE], then keeps the connection open (as
+    real servers may, for seconds): the turn must not wait for it to close."""
+    await connection.stream_head()
+    await connection.chunk(sse("Noted, "))
+    await connection.chunk(sse("I will remember."))
+    await connection.chunk(b"data: [DONE]\n\n")
+    await forever()
+
+
+def _open_stream_until_done(proxy: ProxyProcess, user: str, text: str) -> socket.socket:
+    """A streamed chat on a raw socket, read up to [DONE] and left open: a client library
+    would close its connection when it is done, and that alone ends the stream in the proxy."""
+    body = json.dumps(
+        {"model": "m", "stream": True, "messages": [{"role": "user", "content": text}]}
+    ).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\nx-user-id: {user}\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
+    sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=20)
+    sock.sendall(head.encode() + body)
+    received = b""
+    while b"data: [DONE]\n\n" not in received:
+        chunk = sock.recv(65536)
+        assert chunk, f"the stream ended without [DONE]: {received!r}"
+        received += chunk
+    assert received.startswith(b"HTTP/1.1 200")
+    return sock
+
+
+@pytest.mark.timeout(120)
+def test_kill_9_right_after_done_loses_no_streamed_turn(tmp_path: Path) -> None:
+    """Four clients each hold a stream they have read to [DONE]; the upstream holds its side
+    open too (on main the turn waited for the upstream to close). kill -9 then: every turn
+    must come back."""
+    data = tmp_path / "data"
+    rng = random.Random(8)
+    words = {f"held-{i}": unique_word(rng) for i in range(4)}
+    with RawUpstream(_done_then_hold) as held:
+        proxy = ProxyProcess(held.url, data, tmp_path / "proxy.log").wait_ready()
+        try:
+            with contextlib.ExitStack() as streams:
+                for user, word in words.items():
+                    streams.enter_context(_open_stream_until_done(proxy, user, fact(word)))
+                proxy.kill()  # at once: every stream is still open at both ends
+        finally:
+            proxy.close()
+    with RawUpstream(_done_then_hold) as held:
+        proxy = ProxyProcess(held.url, data, tmp_path / "proxy.log").wait_ready()
+        try:
+            proxy.flush()
+            for user, word in words.items():
+                assert [m["text"] for m in proxy.memories(user)] == [fact(word)], user
+        finally:
+            proxy.close()

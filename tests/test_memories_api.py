@@ -31,6 +31,7 @@ from testbed.servers import ServerThread
 from tests.conftest import Proxy, ProxyFactory, wait_until
 from tests.test_errors import assert_envelope
 
+JSONL = {"content-type": "application/x-ndjson"}
 FACTS = [
     "I play the violin in a string quartet.",
     "My sister Ana is a marine biologist.",
@@ -405,7 +406,7 @@ def test_export_then_import_into_an_empty_data_dir_gives_the_same_memories(
     hit = target.http.post("/memories/search", json=query).json()
     assert hit["data"] and "乌龙茶" in hit["data"][0]["text"]
 
-    again = target.http.post("/memories/import", content="\n".join(lines))
+    again = target.http.post("/memories/import", content="\n".join(lines), headers=JSONL)
     assert again.json()["unchanged"] == len(lines) and again.json()["added"] == 0
     first_id = listing(target.http, "pia")["data"][0]["id"]
     assert [e["event"] for e in history(target.http, first_id)] == ["ADD"]  # not re-recorded
@@ -416,18 +417,25 @@ def test_import_overwrites_changed_memories_and_reports_bad_lines(proxy: Proxy) 
     changed = {**memory, "text": "I play the viola in a string quartet."}
     new = {**memory, "id": "imported-1", "text": FACTS[3]}
     body = json.dumps(changed) + "\n" + json.dumps(new) + "\n" + '{"id": "x"}\n'
-    error = assert_envelope(proxy.http.post("/memories/import", content=body), 400)
+    error = assert_envelope(proxy.http.post("/memories/import", content=body, headers=JSONL), 400)
     assert error["code"] == "invalid_import_line" and error["message"].startswith("line 3:")
     texts = sorted(m["text"] for m in listing(proxy.http, "quinn")["data"])
     assert texts == sorted([changed["text"], new["text"]])  # lines before the bad one are stored
     events = history(proxy.http, memory["id"])
     assert [e["event"] for e in events] == ["ADD", "UPDATE"] and events[1]["source"] == "import"
     moved = {**new, "user_id": "quinn2"}  # an id held by another user moves to the imported one
-    assert proxy.http.post("/memories/import", content=json.dumps(moved)).json()["updated"] == 0
+    assert (
+        proxy.http.post("/memories/import", content=json.dumps(moved), headers=JSONL).json()[
+            "updated"
+        ]
+        == 0
+    )
     assert [m["id"] for m in listing(proxy.http, "quinn2")["data"]] == ["imported-1"]
     assert "imported-1" not in [m["id"] for m in listing(proxy.http, "quinn")["data"]]
     secret = {**new, "id": "imported-2", "text": "My key is sk-proj-" + "Q7x9" * 10}
-    refused = assert_envelope(proxy.http.post("/memories/import", content=json.dumps(secret)), 400)
+    refused = assert_envelope(
+        proxy.http.post("/memories/import", content=json.dumps(secret), headers=JSONL), 400
+    )
     assert "Q7x9" not in refused["message"]
 
 

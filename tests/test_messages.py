@@ -237,7 +237,11 @@ def test_our_own_errors_are_anthropic_envelopes(
         "type": "error",
         "error": {"type": "request_too_large", "message": "request body exceeds 1024 bytes"},
     }
-    response = httpx.post(f"{small.url}/v1/messages", content=b"{not json")
+    response = httpx.post(
+        f"{small.url}/v1/messages",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
     bad_id = httpx.post(f"{small.url}/u/%20x/v1/messages", json={"messages": say("hi")})

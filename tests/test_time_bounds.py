@@ -186,7 +186,7 @@ async def _stuck_worker(tmp_path: Path) -> None:
     writer.stuck_after_s = 0.3
     writer.start()
     try:
-        writer.accept(Scope("u"), "I keep bees.", "", None)
+        await writer.accept(Scope("u"), "I keep bees.", "", None)
         await _until(lambda: writer.stats.worker_restarts >= 1)
         assert writer.state() in ("stuck", "restarting")
         release.set()
@@ -209,7 +209,7 @@ async def _locked_outbox(tmp_path: Path) -> None:
     outbox._db.execute("PRAGMA busy_timeout = 100")  # fail fast instead of waiting 5 s
     done: list[str] = []
     writer = WriteBack(outbox, lambda turn: done.append(turn.id))
-    writer.accept(Scope("u"), "I keep bees.", "", None)
+    await writer.accept(Scope("u"), "I keep bees.", "", None)
     locker = sqlite3.connect(path, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
     writer.start()

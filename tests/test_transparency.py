@@ -264,7 +264,12 @@ def test_upstream_cookies_are_passed_back_but_never_replayed(
 def test_no_request_header_is_invented(proxy: Proxy, upstream: FakeUpstream) -> None:
     body = b'{"model":"gpt-fake","messages":[{"role":"user","content":"hi"}]}'
     with httpx.Client() as client:
-        request = client.build_request("POST", f"{proxy.url}/v1/chat/completions", content=body)
+        request = client.build_request(
+            "POST",
+            f"{proxy.url}/v1/chat/completions",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
         for name in ("user-agent", "accept"):
             del request.headers[name]
         assert client.send(request).status_code == 200

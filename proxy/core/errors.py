@@ -83,6 +83,14 @@ class PayloadTooLarge(ProxyError):
     code = "request_too_large"
 
 
+class ServerBusy(ProxyError):
+    """Too many request bytes held at once (concurrent large bodies); retry shortly."""
+
+    status = 503
+    type = "server_error"
+    code = "server_busy"
+
+
 class UpstreamUnreachable(ProxyError):
     status = 502
     type = "upstream_error"
@@ -118,6 +126,11 @@ class UpstreamBrokeOff(Exception):
     def __init__(self, message: str, *, timed_out: bool) -> None:
         super().__init__(message)
         self.timed_out = timed_out
+
+
+class TurnNotPersisted(Exception):
+    """A turn could not be written to the outbox (a full disk, a failing data dir): it is lost,
+    counted, and the call says so (X-Memory-Status: error)."""
 
 
 class ExtractionParseError(ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -77,20 +78,23 @@ class RequestScope:
 
 
 def validate_id(value: Any, param: str) -> str:
-    """An id is 1..256 printable characters; anything else is refused, never guessed at."""
+    """An id is 1..256 printable characters; anything else is refused, never guessed at. Ids are
+    compared in Unicode NFC: "Zoë" typed as e + combining diaeresis (NFD, as macOS file names
+    and some keyboards give it) is the same user as "Zoë" in one code point."""
     if not isinstance(value, str):
         raise InvalidRequest(f"{param} must be a string", param=param, code="invalid_scope_id")
-    if not value or len(value) > MAX_ID_LENGTH:
+    text = unicodedata.normalize("NFC", value)
+    if not text or len(text) > MAX_ID_LENGTH:
         raise InvalidRequest(
             f"{param} must be 1 to {MAX_ID_LENGTH} characters", param=param, code="invalid_scope_id"
         )
-    if not value.isprintable() or value != value.strip():
+    if not text.isprintable() or text != text.strip():
         raise InvalidRequest(
             f"{param} must be printable characters without surrounding spaces",
             param=param,
             code="invalid_scope_id",
         )
-    return value
+    return text
 
 
 def header_text(value: str) -> str:

@@ -1,5 +1,6 @@
 """Who may use the memory management routes: the admin key's holder, or, with no key set,
-only clients on this machine. Chat traffic never passes through here.
+only clients on this machine; and, with `auth.user_keys`, which users an API key may act as on
+the model routes (`check_user_key`).
 
 Forwarded headers (`X-Forwarded-For`, ...) are never trusted: the decision uses the address of
 the TCP peer only, so a reverse proxy in front of memory-proxy needs the admin key.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from proxy.core.errors import Forbidden, Unauthorized
 from proxy.deps import ServicesDep
-from proxy.settings import Settings, secret
+from proxy.settings import Settings, UserKey, secret
 
 __all__ = [
     "ADMIN_KEY_ENV",
@@ -88,6 +90,42 @@ async def require_admin(
         credentials.credentials if credentials else None,
         host,
     )
+
+
+def _client_key(headers: Mapping[str, str]) -> str | None:
+    """The API key the call carries: `Authorization: Bearer ...` (OpenAI) or `x-api-key`
+    (Anthropic)."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return headers.get("x-api-key", "").strip() or None
+
+
+def _user_matches(patterns: Sequence[str], user_id: str) -> bool:
+    return any(user_id.startswith(p[:-1]) if p.endswith("*") else user_id == p for p in patterns)
+
+
+def check_user_key(user_keys: Sequence[UserKey], headers: Mapping[str, str], user_id: str) -> None:
+    """With `auth.user_keys`, a call that names a user must carry a listed key whose users
+    include that user (pure). Without it, the proxy believes whatever user the call names."""
+    if not user_keys:
+        return
+    given = _client_key(headers)
+    if given is None:
+        raise Unauthorized(
+            "this proxy binds users to API keys (auth.user_keys): send your key as"
+            " 'Authorization: Bearer <key>'",
+            code="user_key_required",
+        )
+    for entry in user_keys:
+        if key_matches(entry.key.get_secret_value(), given):
+            if _user_matches(entry.users, user_id):
+                return
+            raise Forbidden(
+                "this API key may not act as that user (auth.user_keys)",
+                code="user_not_allowed_for_key",
+            )
+    raise Unauthorized("the API key is not one of auth.user_keys", code="unknown_user_key")
 
 
 def warn_if_open(settings: Settings) -> None:

@@ -7,10 +7,9 @@ from starlette.responses import Response
 
 from proxy.core.conversation import new_user_turn, query_text, validate_messages
 from proxy.core.inject import inject
-from proxy.core.scope import resolve_scope
 from proxy.core.sse import AnswerAssembler, answer_of
 from proxy.deps import ServicesDep
-from proxy.http.forward import Turn, WireFormat, forward_turn, path_user
+from proxy.http.forward import Turn, WireFormat, forward_turn, scope_of
 from proxy.http.turn import encode_body, parse_body, read_body, recall
 
 __all__ = ["router"]
@@ -24,7 +23,7 @@ async def chat_completions(request: Request, services: ServicesDep) -> Response:
     raw = await read_body(request, services.settings.max_body_bytes)
     body = parse_body(raw)
     messages = validate_messages(body)
-    request_scope = resolve_scope(request.headers, body, request.query_params, path_user(request))
+    request_scope = scope_of(request, services, body)
     result = await recall(services, request_scope, query_text(messages), messages)
     if result.changes:
         injected = inject(messages, result.system_block, result.turn_blocks())

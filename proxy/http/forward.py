@@ -1,12 +1,15 @@
 """Forwarding one model call with memory, shared by every API route (chat, Responses, Anthropic
 Messages): send the body, hand the answer back as it came with the memory headers, and remember
-the turn, after a JSON answer or when a teed stream ends for any reason."""
+the turn: after a JSON answer (before it is sent), or, for a stream, before the event that ends a
+complete stream is relayed (else when the stream ends for any reason). A turn that could not be
+persisted makes the call say `X-Memory-Status: error`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,13 +18,14 @@ from starlette.responses import Response, StreamingResponse
 
 from proxy.core.errors import UpstreamBrokeOff, UpstreamTimeout, UpstreamUnreachable
 from proxy.core.paths import forwarded_query
-from proxy.core.scope import RequestScope
+from proxy.core.scope import RequestScope, resolve_scope
 from proxy.core.sse import StreamAnswer
 from proxy.deps import Services
-from proxy.http.turn import Recall, remember, remembers
+from proxy.http.auth import check_user_key
+from proxy.http.turn import Recall, persisting, remember, remembers
 from proxy.upstream import Upstream, UpstreamResponse, response_headers
 
-__all__ = ["Turn", "WireFormat", "forward_turn", "path_user"]
+__all__ = ["Turn", "WireFormat", "forward_turn", "path_user", "scope_of"]
 
 log = logging.getLogger(__name__)
 STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -32,6 +36,17 @@ PATH_USER_KEY = "memory_proxy.path_user"
 def path_user(request: Request) -> str | None:
     user: str | None = request.scope.get(PATH_USER_KEY)
     return user
+
+
+def scope_of(request: Request, services: Services, body: Mapping[str, Any]) -> RequestScope:
+    """Who is asking (proxy/core/scope.py) and, with `auth.user_keys`, whether the call's API
+    key may act as that user (401/403 otherwise). Every model route resolves its scope here."""
+    request_scope = resolve_scope(request.headers, body, request.query_params, path_user(request))
+    if request_scope.scope is not None:
+        check_user_key(
+            services.settings.auth.user_keys, request.headers, request_scope.scope.user_id
+        )
+    return request_scope
 
 
 @dataclass(frozen=True)
@@ -70,49 +85,64 @@ async def forward_turn(
             "POST", path, forwarded_query(request.url.query), headers, body
         )
     except Exception:
-        _remember(services, turn, "")  # what the user said is kept regardless
+        # What the user said is kept regardless (README); there is no answer to keep.
+        await _remember(services, turn, "")
         raise
+    memory_headers = turn.recall.headers
     if answer.header("content-type").startswith("text/event-stream"):
+        if not persisting(services, turn.request_scope):  # its turn is written after the headers
+            memory_headers = memory_headers | _NOT_PERSISTED
         return StreamingResponse(
             _tee(answer, services, turn, wire.stream(), wire.end),
             status_code=answer.status_code,
-            headers=response_headers(answer.headers, turn.recall.headers | STREAM_HEADERS),
+            headers=response_headers(answer.headers, memory_headers | STREAM_HEADERS),
         )
     try:
         content = await answer.read()
     except UpstreamBrokeOff as exc:  # headers came, then the body stalled or broke off
-        _remember(services, turn, "")
+        await _remember(services, turn, "")
         if exc.timed_out:
             raise UpstreamTimeout(str(exc)) from exc
         raise UpstreamUnreachable(str(exc)) from exc
     finally:
         answer.close()
-    text = ""
+    text = ""  # an upstream error's text is not an answer
     if answer.status_code < 300 and remembers(services, turn.request_scope):
         try:
             text = wire.answer_of(json.loads(content))
         except ValueError:
             text = ""
-    _remember(services, turn, text)
+    if not await _remember(services, turn, text):
+        memory_headers = memory_headers | _NOT_PERSISTED
     return Response(
         content=content,
         status_code=answer.status_code,
-        headers=response_headers(answer.headers, turn.recall.headers),
+        headers=response_headers(answer.headers, memory_headers),
     )
 
 
-def _remember(services: Services, turn: Turn, answer: str) -> None:
-    remember(services, turn.request_scope, turn.user_text, answer)
+_NOT_PERSISTED = {"x-memory-status": "error"}
+
+
+async def _remember(services: Services, turn: Turn, answer: str) -> bool:
+    return await remember(services, turn.request_scope, turn.user_text, answer)
 
 
 async def _tee(
     upstream: UpstreamResponse, services: Services, turn: Turn, answer: StreamAnswer, end: str
 ) -> AsyncIterator[bytes]:
-    """Pass the stream on chunk by chunk, and assemble the answer on the side. The turn is queued
-    when the stream ends for any reason, including a client that hung up."""
+    """Pass the stream on chunk by chunk, and assemble the answer on the side. The turn is in the
+    outbox before the chunk that completes the stream's end event goes out (a crash right after
+    the client has its answer loses nothing, even while the upstream holds the connection open);
+    a stream that ends otherwise (cut, an error, a client that hung up) is remembered as it ends."""
+    answered = upstream.status_code == 200  # an error body is not an answer
+    remembered = False
     try:
         async for chunk in upstream.chunks():
             answer.feed(chunk)
+            if answer.done and not remembered:
+                remembered = True
+                await _remember(services, turn, answer.text if answered else "")
             yield chunk
         if upstream.status_code == 200 and not answer.done and answer.error is None:
             # A cut stream must not look complete: the SDKs raise on an error event.
@@ -123,5 +153,8 @@ async def _tee(
         log.warning("upstream stream broke off: %s", exc)
         yield answer.error_event(str(exc), "upstream_stream_error")
     finally:
-        _remember(services, turn, answer.text)
         upstream.close()
+        if not remembered:
+            # Shielded: a client that hung up cancels this generator, not the write.
+            write = _remember(services, turn, answer.text if answered else "")
+            await asyncio.shield(asyncio.ensure_future(write))

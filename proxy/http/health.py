@@ -19,6 +19,8 @@ async def healthz(services: ServicesDep) -> dict[str, Any]:
     if services.memory_error:
         memory["error"] = services.memory_error
     if services.memory is not None:
+        if not services.memory.store.present():  # its folder was moved or deleted under us
+            memory["status"] = "store_unavailable"
         memory["index_cache"] = services.memory.cache_stats()
         memory["row_format"] = services.row_format
         model = services.memory.multilingual
@@ -31,5 +33,5 @@ async def healthz(services: ServicesDep) -> dict[str, Any]:
         memory["writes"] = vars(services.writer.stats)
         memory["extraction"] = vars(services.extraction)
     # Chats are served either way (memory fails open): "degraded" says memory is not working.
-    healthy = services.memory is not None and memory.get("writer") == "ok"
+    healthy = memory["status"] == "ok" and memory.get("writer") == "ok"
     return {"status": "ok" if healthy else "degraded", "memory": memory}

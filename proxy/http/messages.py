@@ -16,9 +16,8 @@ from proxy.core.anthropic import (
     query_text,
     validate_request,
 )
-from proxy.core.scope import resolve_scope
 from proxy.deps import ServicesDep
-from proxy.http.forward import Turn, WireFormat, forward_turn, path_user
+from proxy.http.forward import Turn, WireFormat, forward_turn, scope_of
 from proxy.http.turn import encode_body, parse_body, read_body, recall
 
 __all__ = ["MESSAGES", "create_message", "router"]
@@ -32,7 +31,7 @@ async def create_message(request: Request, services: ServicesDep) -> Response:
     raw = await read_body(request, services.settings.max_body_bytes)
     body = parse_body(raw)
     messages = validate_request(body)
-    request_scope = resolve_scope(request.headers, body, request.query_params, path_user(request))
+    request_scope = scope_of(request, services, body)
     result = await recall(
         services, request_scope, query_text(messages), conversation_view(messages)
     )

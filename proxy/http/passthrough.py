@@ -1,6 +1,8 @@
 """Every other path under /v1/ goes to the upstream untouched: method, query (less our `user_id`),
 body, headers, and the response streamed back as it arrives. Anthropic's calls (everything under
-/v1/messages/, and any call with an `anthropic-version` header) go to the Anthropic upstream."""
+/v1/messages/, and any call with an `anthropic-version` header) go to the Anthropic upstream. The
+path is the one the client sent, checked to stay under the upstream's base path
+(proxy/core/forward_path.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from starlette.responses import StreamingResponse
 
 from proxy.core.anthropic import is_anthropic_call
 from proxy.core.errors import UpstreamBrokeOff
+from proxy.core.forward_path import upstream_path
 from proxy.core.paths import forwarded_query
 from proxy.deps import ServicesDep
 from proxy.upstream import UpstreamResponse, response_headers
@@ -22,7 +25,10 @@ METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
 @router.api_route("/v1/{path:path}", methods=METHODS, include_in_schema=False)
-async def passthrough(path: str, request: Request, services: ServicesDep) -> StreamingResponse:
+async def passthrough(request: Request, services: ServicesDep) -> StreamingResponse:
+    # The raw bytes, not the decoded `path` parameter: "%2e%2e" must not become ".." upstream.
+    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+    path = upstream_path(raw_path.decode("latin-1"))
     has_body = (
         request.method not in ("GET", "HEAD", "OPTIONS") or "content-length" in request.headers
     )

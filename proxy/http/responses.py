@@ -15,9 +15,8 @@ from proxy.core.responses import (
     place_blocks,
     read_turn,
 )
-from proxy.core.scope import resolve_scope
 from proxy.deps import ServicesDep
-from proxy.http.forward import Turn, WireFormat, forward_turn, path_user
+from proxy.http.forward import Turn, WireFormat, forward_turn, scope_of
 from proxy.http.turn import encode_body, parse_body, read_body, recall
 
 __all__ = ["RESPONSES", "create_response", "router"]
@@ -31,7 +30,7 @@ async def create_response(request: Request, services: ServicesDep) -> Response:
     raw = await read_body(request, services.settings.max_body_bytes)
     body = parse_body(raw)
     read = read_turn(body)
-    request_scope = resolve_scope(request.headers, body, request.query_params, path_user(request))
+    request_scope = scope_of(request, services, body)
     conversation = conversation_of(body)
     result = await recall(
         services, request_scope, read.query, conversation, carries_turn=has_user_message(body)

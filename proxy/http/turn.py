@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import Request
 
 from proxy.core.conversations import Injected, fingerprints
-from proxy.core.errors import InvalidRequest, PayloadTooLarge
+from proxy.core.errors import InvalidRequest, PayloadTooLarge, TurnNotPersisted
 from proxy.core.inject import last_user_index, render
 from proxy.core.records import Memory
 from proxy.core.scope import RequestScope
@@ -31,6 +31,7 @@ __all__ = [
     "Recall",
     "encode_body",
     "parse_body",
+    "persisting",
     "read_body",
     "recall",
     "remember",
@@ -234,13 +235,31 @@ def remembers(services: Services, request_scope: RequestScope) -> bool:
     )
 
 
-def remember(services: Services, request_scope: RequestScope, user_text: str, answer: str) -> None:
-    """Hand the new turn to the write-back queue (persisted before the response completes)."""
+async def remember(
+    services: Services, request_scope: RequestScope, user_text: str, answer: str
+) -> bool:
+    """Hand the new turn to the write-back queue: persisted in the outbox when this returns.
+    False when it could not be (a full disk): the turn is lost and counted, and the call should
+    answer with X-Memory-Status: error. Never raises: the answer still goes out."""
     if not remembers(services, request_scope):
-        return
+        return True
     assert services.writer is not None and request_scope.scope is not None
     try:
-        services.writer.accept(request_scope.scope, user_text, answer, request_scope.occurred_at)
+        await services.writer.accept(
+            request_scope.scope, user_text, answer, request_scope.occurred_at
+        )
+    except TurnNotPersisted as exc:
+        log.warning("the turn could not be persisted: %s", exc)
+        return False
     except Exception:
-        # The outbox is local SQLite; if even that fails the answer still goes out.
         log.exception("could not queue the turn for memory")
+        return False
+    return True
+
+
+def persisting(services: Services, request_scope: RequestScope) -> bool:
+    """Whether a turn of this call can be persisted now (a stream's headers go out before its
+    turn is written: they say error while the outbox refuses writes)."""
+    return not remembers(services, request_scope) or (
+        services.writer is not None and services.writer.persisting()
+    )

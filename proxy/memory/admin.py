@@ -13,10 +13,12 @@ from datetime import datetime
 
 from proxy.core.records import Event, Memory, Tier
 from proxy.core.scope import Scope
+from proxy.memory.extract.guard import screen
 from proxy.memory.extract.offline import FactKind, classified, extract_offline
 from proxy.memory.extract.redact import redact
 from proxy.memory.service import MemoryService, WriteResult
 from proxy.memory.storage.rows import to_metadata
+from proxy.memory.write.pipeline import ExtractionStats
 
 __all__ = [
     "ImportCounts",
@@ -81,12 +83,16 @@ def remember_messages(
     user_texts: Sequence[str],
     occurred_at: datetime | None,
     expires_at: datetime | None,
+    stats: ExtractionStats,
+    redact_contacts: bool = True,
 ) -> WriteResult:
-    """Each user message as a chat turn would be: secrets removed, extracted, forgets honoured."""
+    """Each user message as a chat turn would be: secrets removed, pasted parts and override
+    attempts left out (counted in `stats`), extracted, forgets honoured."""
     written = WriteResult()
     source = new_source()
     for turn, text in enumerate(user_texts):
-        extraction = extract_offline(redact(text).text)
+        own = stats.count(screen(redact(text, contacts=redact_contacts).text))
+        extraction = extract_offline(own.text)
         for target in extraction.forget:
             written.deleted += service.forget_blocking(scope, target, source=source)
         result = service.remember_blocking(

@@ -305,13 +305,18 @@ class MemoryService:
             unit.record([event(m, "DELETE", m.text, now, source=source) for m in memories])
         return [m.id for m in memories]
 
-    def erase_blocking(self, scope: Scope) -> int:
-        """Delete every memory of a user (or of one session/agent) and their history."""
+    def erase_blocking(self, scope: Scope, compact: bool = False) -> int:
+        """Delete every memory of a user (or of one session/agent) and their history; with
+        `compact`, also out of the embedded store's files (their text leaves the disk)."""
         index = self._cache.get(scope.user_id)
         memories = index.all(scope)
         with self._units.open() as unit:
             unit.delete(scope.user_id, [m.id for m in memories])
             index.remove([m.id for m in memories])
+        if compact:  # memories deleted one by one before are in the store's files too
+            ids = {m.id for m in memories} | set(self.history.memory_ids(scope.user_id))
+            if ids:
+                self.store.compact(sorted(ids))
         if scope.session_id is None and scope.agent_id is None:
             self.history.erase_user(scope.user_id)
             self._cache.drop(scope.user_id)

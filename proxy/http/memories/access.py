@@ -40,11 +40,25 @@ def scope_of(user_id: str, session_id: str | None = None, agent_id: str | None =
     )
 
 
-async def flush_writes(services: Services, timeout: float) -> None:
-    """Wait until every write accepted so far is stored (or parked), or answer 503."""
-    if services.writer is None:
+async def flush_writes(services: Services, timeout: float, *, report_lost: bool = False) -> None:
+    """Wait until every write accepted so far is stored (or parked), or answer 503. With
+    `report_lost`, also 503 when turns could not be persisted since the last such flush, or
+    cannot be now (a full disk): a flush must not claim success for answered turns it lost."""
+    writer = services.writer
+    if writer is None:
         raise StoreUnavailable(f"the memory store is unavailable: {services.memory_error}")
-    if not await services.writer.flush(timeout):
+    if not await writer.flush(timeout):
         raise StoreUnavailable(
             f"pending memory writes did not finish within {timeout} s", code="flush_timeout"
+        )
+    if not report_lost:
+        return
+    lost = writer.take_unpersisted()
+    if lost or not writer.persisting():
+        raise StoreUnavailable(
+            f"{lost} answered turns could not be persisted since the last flush"
+            + (
+                "" if writer.persisting() else "; the outbox refuses writes now (is the disk full?)"
+            ),
+            code="writes_not_persisted",
         )

@@ -87,11 +87,16 @@ async def erase_memories(
     services: ServicesDep, user_id: UserId, session_id: SessionId = None
 ) -> Erased:
     """Delete every memory of a user (and their history), or of one session of a user. Writes
-    accepted before this call are stored first, so none of them comes back afterwards."""
+    accepted before this call are stored first, so none of them comes back afterwards. With
+    `write.compact_on_erase` (the default) the text also leaves the embedded store's files and
+    the outbox before this returns (README: what an erase removes)."""
     scope = scope_of(user_id, session_id)
     memory_of(services)
     await flush_writes(services, timeout=60.0)
-    count = await blocking(services, lambda m: m.erase_blocking(scope))
+    compact = services.settings.write.compact_on_erase
+    count = await blocking(services, lambda m: m.erase_blocking(scope, compact=compact))
+    if services.writer is not None:
+        await services.writer.erase_user(scope.user_id, scope.session_id)
     return Erased(user_id=scope.user_id, session_id=scope.session_id, deleted=count)
 
 
@@ -102,8 +107,7 @@ async def create_memory(services: ServicesDep, body: CreateMemory) -> WriteOut:
     a copy; a newer statement of a single-valued fact (where the user lives, ...) supersedes
     the older one. Texts holding secrets are refused."""
     body.check()
-    default_days = services.settings.write.default_ttl_days
-    written = await blocking(services, lambda m: _create(m, body, default_days))
+    written = await blocking(services, lambda m: _create(m, body, services))
     return WriteOut(
         added=[MemoryOut.of(m) for m in written.added],
         updated=[MemoryOut.of(m) for m in written.updated],
@@ -112,9 +116,8 @@ async def create_memory(services: ServicesDep, body: CreateMemory) -> WriteOut:
     )
 
 
-def _create(
-    memory: MemoryService, body: CreateMemory, default_ttl_days: float | None
-) -> WriteResult:
+def _create(memory: MemoryService, body: CreateMemory, services: Services) -> WriteResult:
+    default_ttl_days = services.settings.write.default_ttl_days
     expires_at = body.expiry(memory.clock())
     if body.text is not None:
         return manage.remember_text(
@@ -130,7 +133,15 @@ def _create(
     if expires_at is None and default_ttl_days is not None:  # as for memories written from chats
         expires_at = memory.clock() + timedelta(days=default_ttl_days)
     texts = [text_of(m.content) for m in body.messages or [] if m.role == "user"]
-    return manage.remember_messages(memory, body.scope, texts, body.occurred_at, expires_at)
+    return manage.remember_messages(
+        memory,
+        body.scope,
+        texts,
+        body.occurred_at,
+        expires_at,
+        services.extraction,
+        redact_contacts=services.settings.write.redact_contacts,
+    )
 
 
 @router.post("/search", response_model=SearchResults)
@@ -160,8 +171,9 @@ async def flush(
     services: ServicesDep,
     timeout: Annotated[float, Query(gt=0, le=600, description="seconds to wait")] = 60.0,
 ) -> FlushResult:
-    """Returns once every write accepted before this call is stored (or parked as failed)."""
-    await flush_writes(services, timeout)
+    """Returns once every write accepted before this call is stored (or parked as failed); 503
+    if answered turns could not be persisted since the last flush (a full disk)."""
+    await flush_writes(services, timeout, report_lost=True)
     assert services.writer is not None
     return FlushResult(flushed=True, backlog=await services.writer.backlog())
 

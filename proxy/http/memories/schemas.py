@@ -95,7 +95,7 @@ def _metadata(value: dict[str, str] | None) -> dict[str, str] | None:
 
 def secret_kinds(text: str) -> str | None:
     """The kinds of secret in `text`, or None: memories never hold secrets (README)."""
-    found = redact(text)
+    found = redact(text, contacts=False)  # explicit writes may hold contacts; chats may not
     return ", ".join(dict.fromkeys(found.kinds)) if found.found else None
 
 

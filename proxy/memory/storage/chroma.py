@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import sqlite3
 import threading
 import time
 from collections import defaultdict
@@ -24,6 +25,7 @@ import numpy as np
 from proxy.core.errors import MemoryUnavailable
 from proxy.core.records import Memory
 from proxy.memory.storage.chroma_errors import is_outage
+from proxy.memory.storage.compaction import compact_chroma
 from proxy.memory.storage.rows import from_row, to_metadata, vector_of, with_vector
 
 __all__ = [
@@ -406,6 +408,22 @@ class ChromaStore:
     def delete(self, user_id: str, ids: Sequence[str]) -> None:
         if ids:
             self._call(shard_of(user_id, self._shards), "delete", ids=list(ids))
+
+    def present(self) -> bool:
+        """Whether the embedded store's files are where they were (a cheap stat, for /healthz;
+        a Chroma server is checked by the calls themselves)."""
+        return self._files is None or (self._files / "chroma.sqlite3").is_file()
+
+    def compact(self, erased_ids: Sequence[str]) -> bool:
+        """Take erased text out of the embedded store's files (proxy/memory/storage/compaction.py).
+        False for a Chroma server: its files are the server's to compact."""
+        if self._files is None:
+            return False
+        try:
+            compact_chroma(self._files, erased_ids)
+        except sqlite3.Error as exc:
+            raise MemoryUnavailable(f"compacting the memory store failed: {exc}") from exc
+        return True
 
     def count(self) -> int:
         return sum(int(self._call(shard, "count")) for shard in self._existing_shards())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from proxy.core.errors import MemoryUnavailable
 from proxy.core.records import Event
-from proxy.memory.storage.sqlite import Migration, open_wal
+from proxy.memory.storage.sqlite import Migration, open_wal, truncate_wal
 
 __all__ = ["MIGRATIONS", "History"]
 
@@ -98,15 +98,25 @@ class History:
             ).fetchall()
         return [user_id for (user_id,) in rows]
 
+    def memory_ids(self, user_id: str) -> list[str]:
+        """Every memory id the user's history names (deleted ones too)."""
+        with self._lock, _unavailable_on_error():
+            rows = self._db.execute(
+                "SELECT DISTINCT memory_id FROM events WHERE user_id = ?", (user_id,)
+            ).fetchall()
+        return [memory_id for (memory_id,) in rows]
+
     def erase_user(self, user_id: str, session_id: str | None = None) -> None:
-        """Erasure means erasure: a user's (or session's) history goes with their memories."""
-        with self._lock:
+        """Erasure means erasure: a user's (or session's) history goes with their memories,
+        from the database (secure_delete zeroes the rows) and from its WAL (cut to zero)."""
+        with self._lock, _unavailable_on_error():
             if session_id is None:
                 self._db.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
             else:
                 self._db.execute(
                     "DELETE FROM events WHERE user_id = ? AND session_id = ?", (user_id, session_id)
                 )
+            truncate_wal(self._db)
 
     def close(self) -> None:
         with self._lock:

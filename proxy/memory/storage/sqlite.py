@@ -10,7 +10,7 @@ from pathlib import Path
 
 from proxy.core.errors import DatabaseTooNew
 
-__all__ = ["Migration", "open_wal", "schema_version"]
+__all__ = ["Migration", "open_wal", "schema_version", "truncate_wal"]
 
 # Brings a database from the version before it to its own. Statements one by one (`execute`):
 # `executescript` would commit the migration's transaction half way.
@@ -21,12 +21,15 @@ def open_wal(path: Path, migrations: Sequence[Migration]) -> sqlite3.Connection:
     """A connection in autocommit, WAL mode, shared across threads (callers hold a lock), its
     schema brought to version len(migrations). synchronous=NORMAL in WAL survives a process
     crash (kill -9); only an OS crash or power loss may drop the last commits. A database of a
-    newer version than `migrations` knows is refused: this code could not read what it holds."""
+    newer version than `migrations` knows is refused: this code could not read what it holds.
+    secure_delete: a deleted row's text is overwritten with zeros in the page, not left in free
+    space (the WAL still holds the old page until `truncate_wal`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA secure_delete=ON")
         _migrate(db, path, migrations)
     except BaseException:
         db.close()
@@ -63,3 +66,11 @@ def _check_known(path: Path, version: int, known: int) -> None:
             f" {known}: it was written by a newer memory-proxy. Run that version, or move the"
             " file away to start an empty one."
         )
+
+
+def truncate_wal(db: sqlite3.Connection) -> bool:
+    """Copy the WAL into the database and cut it to zero bytes: the old versions of pages (the
+    text of deleted rows) leave the disk. True if done (another connection's reader may keep
+    part of the WAL alive; then the next call finishes it)."""
+    busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return not busy

@@ -1,8 +1,10 @@
 """The write-back outbox: accepted turns persisted in SQLite (WAL) until their memories are stored.
 
 A turn is written here before the chat response completes, so a crash or restart loses nothing;
-it is deleted once processed, so conversation text does not linger on disk. Text is redacted
-before it arrives here.
+it is deleted once processed, so conversation text does not linger on disk: rows are deleted with
+secure_delete (zeroed in place), and the WAL, which still holds the written pages, is cut to
+zero bytes once the queue has drained (at most once a second: the cut briefly holds up new
+writes). Text is redacted before it arrives here.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from proxy.core.scope import Scope
 from proxy.core.times import check_event_time
-from proxy.memory.storage.sqlite import Migration, open_wal
+from proxy.memory.storage.sqlite import Migration, open_wal, truncate_wal
 
 __all__ = ["MIGRATIONS", "Outbox", "Turn"]
 
@@ -43,7 +45,12 @@ def _create_turns(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS turns_status ON turns (status, seq)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_create_turns,)
+def _create_probe(db: sqlite3.Connection) -> None:
+    """Version 2: a table for a small real write that tells whether the disk takes writes."""
+    db.execute("CREATE TABLE IF NOT EXISTS probe (x INTEGER)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_create_turns, _create_probe)
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,7 @@ class Outbox:
     def __init__(self, path: Path) -> None:
         self._db = open_wal(path, MIGRATIONS)
         self._lock = threading.Lock()
+        self.dirty = False  # rows were deleted since the WAL was last cut
 
     def put(self, turn: Turn) -> int:
         scope = json.dumps([turn.scope.user_id, turn.scope.session_id, turn.scope.agent_id])
@@ -116,6 +124,33 @@ class Outbox:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            self.dirty = True
+
+    def erase_user(self, user_id: str, session_id: str | None = None) -> int:
+        """Remove the user's parked turns (their text waits there for an operator) and cut the
+        WAL; pending turns stay: they were accepted after the erase began. Returns the count."""
+        where = "status = 'failed' AND json_extract(scope, '$[0]') = ?"
+        params: tuple[str, ...] = (user_id,)
+        if session_id is not None:
+            where += " AND json_extract(scope, '$[1]') = ?"
+            params += (session_id,)
+        with self._lock:
+            removed = self._db.execute(f"DELETE FROM turns WHERE {where}", params).rowcount
+            if truncate_wal(self._db):
+                self.dirty = False
+        return int(removed)
+
+    def compact(self) -> None:
+        """Cut the WAL to zero bytes: processed turns' text leaves the disk (blocking)."""
+        with self._lock:
+            if truncate_wal(self._db):
+                self.dirty = False
+
+    def probe(self) -> None:
+        """A small real write (raises when the disk is full)."""
+        with self._lock:
+            self._db.execute("INSERT INTO probe (x) VALUES (1)")
+            self._db.execute("DELETE FROM probe")
 
     def retry_later(self, turn: Turn, error: str, max_attempts: int) -> bool:
         """Count a failed attempt; park the turn as failed past `max_attempts`. True if parked."""

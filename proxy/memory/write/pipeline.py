@@ -1,8 +1,10 @@
 """What happens to one accepted turn: extract, reconcile with what is stored, write (blocking).
 
 Two extractors: the offline rules (default, no LLM) and an LLM that reconciles in one call.
-Both see the user's new turn only (redacted at acceptance); the injected memory block never
-reaches this point, and the assistant's claims are never stored as facts about the user.
+Both see the user's own words of the new turn only (redacted at acceptance, then screened:
+pasted documents and instruction-override attempts left out, proxy/memory/extract/guard.py);
+the injected memory block never reaches this point, and the assistant's claims are never stored
+as facts about the user.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from proxy.core.errors import ExtractionParseError
+from proxy.memory.extract.guard import Screened, screen, screen_context
 from proxy.memory.extract.llm import (
     Decision,
     LlmExtractor,
@@ -34,15 +37,24 @@ class ExtractionStats:
     llm_parse_failures: int = 0
     llm_call_failures: int = 0
     offline_fallbacks: int = 0
+    injections_dropped: int = 0  # instruction-override sentences not stored (issue 14)
+    pasted_skipped: int = 0  # pasted parts (documents, code, quotes) not mined for facts
+
+    def count(self, screened: Screened) -> Screened:
+        self.injections_dropped += screened.injections
+        self.pasted_skipped += screened.pasted
+        return screened
 
 
 def _expiry(service: MemoryService, ttl_days: float | None) -> datetime | None:
     return service.clock() + timedelta(days=ttl_days) if ttl_days is not None else None
 
 
-def process_offline(service: MemoryService, turn: Turn, ttl_days: float | None) -> None:
+def process_offline(
+    service: MemoryService, turn: Turn, ttl_days: float | None, stats: ExtractionStats
+) -> None:
     service.learn_language_blocking(turn.scope, turn.user_text)
-    extraction = extract_offline(turn.user_text)
+    extraction = extract_offline(stats.count(screen(turn.user_text)).text)
     for target in extraction.forget:
         service.forget_blocking(turn.scope, target, source=turn.id)
     service.remember_blocking(
@@ -54,9 +66,11 @@ def process_offline(service: MemoryService, turn: Turn, ttl_days: float | None) 
     )
 
 
-def offline_processor(service: MemoryService, ttl_days: float | None = None) -> ProcessTurn:
+def offline_processor(
+    service: MemoryService, stats: ExtractionStats, ttl_days: float | None = None
+) -> ProcessTurn:
     def process(turn: Turn) -> None:
-        process_offline(service, turn, ttl_days)
+        process_offline(service, turn, ttl_days, stats)
 
     return process
 
@@ -73,16 +87,22 @@ def llm_processor(
 
     def process(turn: Turn) -> None:
         service.learn_language_blocking(turn.scope, turn.user_text)
+        own = screen(turn.user_text)  # counted once, by whichever extractor stores the turn
+        if not own.text:
+            stats.count(own)
+            return  # nothing the user said about themselves: no call
         existing = [
-            hit.memory
-            for hit in service.search_blocking(turn.scope, turn.user_text, params=related)
+            hit.memory for hit in service.search_blocking(turn.scope, own.text, params=related)
         ]
-        messages = build_messages(turn.user_text, turn.assistant_text, [m.text for m in existing])
+        context = screen_context(turn.assistant_text)
+        messages = build_messages(own.text, context.text, [m.text for m in existing])
         decisions = _decide(extractor, messages, len(existing), stats)
         if decisions is None:
             stats.offline_fallbacks += 1
-            process_offline(service, turn, ttl_days)
+            process_offline(service, turn, ttl_days, stats)
             return
+        stats.count(own)
+        stats.injections_dropped += context.injections
         source, label = turn.id, f"llm:{extractor.model}"
         adds = [_fact(d) for d in decisions if d.action == "ADD"]
         for decision in decisions:

@@ -7,29 +7,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 
-from proxy.core.errors import MemoryUnavailable
+from proxy.core.errors import MemoryUnavailable, TurnNotPersisted
 from proxy.core.scope import Scope
-from proxy.memory.extract.redact import redact
+from proxy.memory.write.intake import prepare
 from proxy.memory.write.outbox import Outbox, Turn
 
 __all__ = [
     "MAX_BATCH_S",
-    "MAX_TURN_CHARS",
     "RESTART_DELAY_S",
     "STUCK_AFTER_S",
     "BatchedWrites",
     "ProcessTurn",
     "WriteBack",
     "WriterStats",
-    "storable",
 ]
 
 log = logging.getLogger(__name__)
@@ -43,19 +42,15 @@ BatchedWrites = Callable[[], AbstractContextManager[None]]
 # are not held back behind each other).
 MAX_BATCH_S = 0.05
 
-# What a turn may keep of a longer text: its head and its tail (a pasted document is not what
-# the user says about themselves, and redacting or extracting megabytes takes seconds).
-MAX_TURN_CHARS = 16_000
-
-
-def storable(text: str) -> str:
-    """At most MAX_TURN_CHARS (head and tail), and valid UTF-8: JSON may carry lone surrogates
-    ("\\ud800"), which SQLite cannot store; they become "?"."""
-    if len(text) > MAX_TURN_CHARS:
-        half = MAX_TURN_CHARS // 2
-        text = f"{text[:half]}\n…\n{text[-half:]}"
-    return text.encode("utf-8", "replace").decode("utf-8")
-
+# Turns longer than this (both sides) are redacted in a worker thread: on the event loop, a
+# long paste would hold every other chat up while the patterns run over it.
+OFFLOAD_CHARS = 4_000
+# While turns cannot be persisted, a write to the outbox is tried at most this often to see
+# whether the disk has room again (it also recovers on the next turn that is stored).
+PROBE_EVERY_S = 1.0
+# Once the queue has drained, the outbox's WAL is cut (processed text leaves the disk); at most
+# this often, since the cut briefly holds up a new turn's write.
+COMPACT_EVERY_S = 1.0
 
 # A worker with pending turns and no progress for this long is stuck: /healthz says so and the
 # worker is restarted (the turns it held stay pending and are processed again: ids make that
@@ -74,7 +69,8 @@ class WriterStats:
     redacted: int = 0
     refused_backlog_full: int = 0
     store_outages: int = 0
-    clipped: int = 0  # turns longer than MAX_TURN_CHARS, kept as head and tail
+    clipped: int = 0  # turns longer than intake.MAX_TURN_CHARS, kept as head and tail
+    not_persisted: int = 0  # answered turns the outbox could not take (a full disk): lost
     worker_restarts: int = 0  # the worker failed or was stuck, and was started again
 
 
@@ -86,6 +82,7 @@ class WriteBack:
         max_attempts: int = 5,
         max_backlog: int = 100_000,
         batch: BatchedWrites = contextlib.nullcontext,
+        redact_contacts: bool = True,
     ) -> None:
         self._outbox = outbox
         self._process = process
@@ -104,11 +101,18 @@ class WriteBack:
         self._failure: str | None = None  # why the worker last had to be restarted
         self.stuck_after_s = STUCK_AFTER_S
         self.stats = WriterStats()
+        self._redact_contacts = redact_contacts
+        self._persist_error: str | None = None  # why the last turn could not be persisted
+        self._probed_at = 0.0
+        self._unpersisted_unreported = 0  # lost turns no flush has reported yet
+        self._compacted_at = 0.0
 
-    def accept(
+    async def accept(
         self, scope: Scope, user_text: str, assistant_text: str, occurred_at: datetime | None
     ) -> str | None:
-        """Persist the turn (secrets removed first) and wake the worker. Returns the turn id."""
+        """Persist the turn (secrets removed first) and wake the worker; returns the turn id, or
+        None when there was nothing to keep or the backlog is full. Raises TurnNotPersisted
+        when the outbox cannot take it: the turn is lost, and counted."""
         if not user_text.strip():
             return None
         if self._pending >= self._max_backlog:
@@ -116,35 +120,80 @@ class WriteBack:
             self.stats.refused_backlog_full += 1
             log.warning("write backlog full (%d turns); turn not queued", self._pending)
             return None
-        if len(user_text) > MAX_TURN_CHARS or len(assistant_text) > MAX_TURN_CHARS:
-            self.stats.clipped += 1
-        # Redaction runs here, on the event loop: a 50 MB paste must not hold every chat up.
-        user = redact(storable(user_text))
-        assistant = redact(storable(assistant_text))
-        if user.found or assistant.found:
-            self.stats.redacted += 1
         turn = Turn(
             id=str(uuid.uuid4()),
             scope=scope,
-            user_text=user.text,
-            assistant_text=assistant.text,
+            user_text=user_text,
+            assistant_text=assistant_text,
             occurred_at=occurred_at,
             accepted_at=datetime.now(UTC),
         )
-        self._outbox.put(turn)
+        if len(user_text) + len(assistant_text) > OFFLOAD_CHARS:
+            persisted = await asyncio.to_thread(self._persist, turn)
+        else:
+            persisted = self._persist(turn)
+        if persisted is None:
+            self.stats.not_persisted += 1
+            self._unpersisted_unreported += 1
+            raise TurnNotPersisted(self._persist_error or "the outbox refused the turn")
+        clipped, redacted = persisted
+        self.stats.clipped += clipped
+        self.stats.redacted += redacted
         self._pending += 1
         self.stats.accepted += 1
         self._wake.set()
         return turn.id
+
+    def _persist(self, turn: Turn) -> tuple[bool, bool] | None:
+        """Redact, then write to the outbox (nothing reaches disk before redaction). Returns
+        (clipped, redacted), or None when the outbox could not take the turn."""
+        prepared = prepare(turn.user_text, turn.assistant_text, contacts=self._redact_contacts)
+        redacted = replace(
+            turn, user_text=prepared.user_text, assistant_text=prepared.assistant_text
+        )
+        try:
+            self._outbox.put(redacted)
+        except (sqlite3.Error, OSError) as exc:
+            if self._persist_error is None:
+                log.error("a turn could not be persisted (it is lost): %s", exc)
+            self._persist_error = f"{type(exc).__name__}: {exc}"
+            return None
+        if self._persist_error is not None:
+            log.warning("turns are persisted again")
+            self._persist_error = None
+        return prepared.clipped, prepared.redacted
+
+    def persisting(self) -> bool:
+        """False while the outbox cannot take turns (checked again once a second)."""
+        if self._persist_error is None:
+            return True
+        now = time.monotonic()
+        if now - self._probed_at >= PROBE_EVERY_S:
+            self._probed_at = now
+            try:
+                self._outbox.probe()
+            except (sqlite3.Error, OSError) as exc:
+                self._persist_error = f"{type(exc).__name__}: {exc}"
+            else:
+                log.warning("the outbox takes writes again")
+                self._persist_error = None
+        return self._persist_error is None
+
+    def take_unpersisted(self) -> int:
+        """Turns lost since the last call (flush reports them once)."""
+        lost, self._unpersisted_unreported = self._unpersisted_unreported, 0
+        return lost
 
     def start(self) -> None:
         self._last_progress = time.monotonic()
         self._task = asyncio.create_task(self._supervise(), name="memory-writer")
 
     def state(self) -> str:
-        """ok | store_unavailable | stuck | restarting | stopped (for /healthz)."""
+        """ok | not_persisting | store_unavailable | stuck | restarting | stopped (/healthz)."""
         if self._task is None or self._task.done():
             return "stopped"
+        if not self.persisting():
+            return "not_persisting"
         if self._failure is not None:
             return "restarting"
         if self._outage:
@@ -237,6 +286,10 @@ class WriteBack:
             return False
         return True
 
+    async def erase_user(self, user_id: str, session_id: str | None = None) -> None:
+        """An erase reaches the outbox too: the user's parked turns, and the WAL."""
+        await asyncio.to_thread(self._outbox.erase_user, user_id, session_id)
+
     async def backlog(self) -> dict[str, int]:
         """Turns waiting to be processed, and turns parked as failed (read off the loop)."""
         return await asyncio.to_thread(self._outbox.counts)
@@ -263,7 +316,7 @@ class WriteBack:
                 if unreadable:
                     continue
                 self._wake.clear()
-                await self._wake.wait()
+                await self._idle()
                 continue
             while turns and not self._stopping:
                 handled = await self._handle(turns)
@@ -271,6 +324,23 @@ class WriteBack:
                     break  # the store is down: back off, then read the outbox again
                 turns = turns[handled:]
             await self._round_done()
+
+    async def _idle(self) -> None:
+        """Wait for new turns; meanwhile cut the outbox's WAL once it holds processed text."""
+        while self._outbox.dirty:
+            wait = self._compacted_at + COMPACT_EVERY_S - time.monotonic()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
+                if self._wake.is_set():
+                    return
+            self._compacted_at = time.monotonic()
+            try:
+                await asyncio.to_thread(self._outbox.compact)
+            except sqlite3.Error as exc:  # a full disk, a lock: tried again next time
+                log.warning("could not cut the outbox's WAL: %s", exc)
+                break
+        await self._wake.wait()
 
     async def _handle(self, turns: list[Turn]) -> int:
         """Process a batch from the head of `turns`; returns how many were handled (0 when the
