@@ -70,20 +70,20 @@ SEED_CONCURRENCY = 8
 PRE_DEDUP = 0.88  # below the proxy's 0.92 write de-duplication, with a margin
 
 
-def chat_body(content: str, *, stream: bool) -> dict[str, Any]:
-    body = harness.chat_body(content, model=MODEL, system=SYSTEM, stream=stream)
+def chat_body(content: str, *, stream: bool, system: str = SYSTEM) -> dict[str, Any]:
+    body = harness.chat_body(content, model=MODEL, system=system, stream=stream)
     return body | {"temperature": 0}
 
 
-def api_body(api: str, content: str, *, stream: bool) -> dict[str, Any]:
+def api_body(api: str, content: str, *, stream: bool, system: str = SYSTEM) -> dict[str, Any]:
     """The same call in each API's shape (system prompt, one user turn, streamed or not)."""
     if api == "chat":
-        return chat_body(content, stream=stream)
+        return chat_body(content, stream=stream, system=system)
     turn = [{"role": "user", "content": content}]
     if api == "responses":
-        body: dict[str, Any] = {"model": MODEL, "instructions": SYSTEM, "input": turn}
+        body: dict[str, Any] = {"model": MODEL, "instructions": system, "input": turn}
     else:
-        body = {"model": MODEL, "max_tokens": 256, "system": SYSTEM, "messages": turn}
+        body = {"model": MODEL, "max_tokens": 256, "system": system, "messages": turn}
     return body | {"temperature": 0} | ({"stream": True} if stream else {})
 
 
@@ -318,14 +318,16 @@ async def run_cell(
         del headers["Authorization"]
     if user is not None:
         headers |= {"X-User-Id": user, "X-Memory-Mode": "read-only"}
-    fixed = json.dumps(api_body(api, QUESTION, stream=stream)).encode()
     salt = random.randrange(1 << 30)
 
     def bodies(index: int) -> bytes:
-        if not distinct_queries:
-            return fixed
-        question = f"{QUESTION} (ref {salt}-{index})"  # defeats the proxy's query-vector cache
-        return json.dumps(api_body(api, question, stream=stream)).encode()
+        # Every request is a new conversation (its system prompt differs): an exact repeat would
+        # get the blocks the proxy carried for it the first time, without a retrieval.
+        system = f"{SYSTEM} (conversation {salt}-{index})"
+        question = QUESTION
+        if distinct_queries:
+            question = f"{QUESTION} (ref {salt}-{index})"  # defeats the query-vector cache
+        return json.dumps(api_body(api, question, stream=stream, system=system)).encode()
 
     mode = "stream" if stream else "json"
     cell = Cell(api, scenario, mode, concurrency, requests, block, harness.Side(), harness.Side())

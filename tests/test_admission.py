@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from proxy.core.admission import Refusal, admit, host_name, media_type
+from testbed.fake_upstream import FakeUpstream
 from tests.conftest import Proxy, ProxyFactory
-from tests.fake_upstream import FakeUpstream
 from tests.test_errors import assert_envelope
 
 CHAT = {"model": "gpt-fake", "messages": [{"role": "user", "content": "I live in Lisbon."}]}

@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from testbed.fake_upstream import FakeUpstream, Scripted
+from testbed.processes import ProxyProcess
 from tests.conftest import Proxy, ProxyFactory, wait_until
-from tests.fake_upstream import FakeUpstream, Scripted
-from tests.processes import ProxyProcess
 from tests.test_errors import assert_envelope
 
 CHAT = {"model": "gpt-fake", "messages": [{"role": "user", "content": "I keep bees."}]}

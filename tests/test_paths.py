@@ -15,8 +15,8 @@ import pytest
 
 from proxy.core.errors import InvalidRequest
 from proxy.core.forward_path import upstream_path
+from testbed.fake_upstream import FakeUpstream
 from tests.conftest import Proxy, ProxyFactory
-from tests.fake_upstream import FakeUpstream
 
 ESCAPES = [
     "/v1/../internal/admin/delete-everything",

@@ -11,8 +11,8 @@ import pytest
 from proxy.core.errors import Forbidden, Unauthorized
 from proxy.http.auth import check_user_key
 from proxy.settings import UserKey
+from testbed.fake_upstream import FakeUpstream
 from tests.conftest import ProxyFactory
-from tests.fake_upstream import FakeUpstream
 from tests.test_errors import assert_envelope
 
 KEYS = [
