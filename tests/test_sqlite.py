@@ -64,7 +64,7 @@ def _version(path: Path) -> int:
 def test_a_new_database_is_at_the_newest_version(tmp_path: Path) -> None:
     Outbox(tmp_path / "outbox.sqlite3").close()
     History(tmp_path / "history.sqlite3").close()
-    assert _version(tmp_path / "outbox.sqlite3") == len(outbox.MIGRATIONS) == 1
+    assert _version(tmp_path / "outbox.sqlite3") == len(outbox.MIGRATIONS) == 2  # + probe
     assert _version(tmp_path / "history.sqlite3") == len(history.MIGRATIONS) == 1
 
 
@@ -82,15 +82,16 @@ def test_an_unversioned_database_of_an_earlier_release_keeps_its_rows(tmp_path: 
     events.record([Event("m2", "ana", "ADD", None, "y", NOW)])
     assert events.recent_users(5) == ["ana"]
     events.close()
-    assert _version(tmp_path / "outbox.sqlite3") == 1
-    assert _version(tmp_path / "history.sqlite3") == 1
+    assert _version(tmp_path / "outbox.sqlite3") == len(outbox.MIGRATIONS)
+    assert _version(tmp_path / "history.sqlite3") == len(history.MIGRATIONS)
 
 
 @pytest.mark.parametrize("open_db", [Outbox, History], ids=["outbox", "history"])
 def test_a_database_of_a_newer_version_is_refused(tmp_path: Path, open_db: type) -> None:
     path = tmp_path / "db.sqlite3"
     _create(path, "CREATE TABLE later (x)", version=7)
-    with pytest.raises(DatabaseTooNew, match=r"db\.sqlite3 has schema version 7.*up to 1"):
+    known = len((outbox if open_db is Outbox else history).MIGRATIONS)
+    with pytest.raises(DatabaseTooNew, match=rf"db\.sqlite3 has schema version 7.*up to {known}"):
         open_db(path)
     assert _version(path) == 7  # left as it was
 
@@ -132,11 +133,12 @@ def test_a_proxy_with_a_newer_outbox_serves_without_memory_and_says_why(
 ) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    _create(data / "outbox.sqlite3", "CREATE TABLE later (x)", version=2)
+    newer = len(outbox.MIGRATIONS) + 1
+    _create(data / "outbox.sqlite3", "CREATE TABLE later (x)", version=newer)
     proxy = make_proxy(data_dir=data)
     health = proxy.http.get("/healthz").json()
     assert health["status"] == "degraded"
-    assert "schema version 2" in health["memory"]["error"]
+    assert f"schema version {newer}" in health["memory"]["error"]
     answer = proxy.client("ana").chat.completions.with_raw_response.create(
         model="gpt-fake", messages=[{"role": "user", "content": "I keep bees."}]
     )
