@@ -15,7 +15,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
+from proxy.core.anthropic import is_anthropic_call
 from proxy.core.errors import ProxyError, UpstreamBrokeOff
+from proxy.core.paths import forwarded_query
 from proxy.core.routing import provider_of
 from proxy.deps import Services, ServicesDep
 from proxy.http import passthrough
@@ -36,8 +38,9 @@ def _model(services: Services, name: str) -> dict[str, Any]:
 @router.get("/v1/models", include_in_schema=False)
 async def list_models(request: Request, services: ServicesDep) -> Response:
     names = services.routes.names()
-    if not names:
-        return await passthrough.passthrough("models", request, services)
+    if not names or is_anthropic_call(request.url.path, request.headers):
+        # Anthropic's SDK lists the Anthropic upstream's models, in its own format.
+        return await passthrough.passthrough(request, services)
     listing, headers = await _upstream_listing(request, services)
     data = [
         m for m in listing.get("data", []) if not (isinstance(m, dict) and m.get("id") in names)
@@ -48,9 +51,11 @@ async def list_models(request: Request, services: ServicesDep) -> Response:
 
 @router.get("/v1/models/{model:path}", include_in_schema=False)
 async def get_model(model: str, request: Request, services: ServicesDep) -> Response:
-    if model in services.routes.names():
+    if model in services.routes.names() and not is_anthropic_call(
+        request.url.path, request.headers
+    ):
         return JSONResponse(_model(services, model))
-    return await passthrough.passthrough(f"models/{model}", request, services)
+    return await passthrough.passthrough(request, services)
 
 
 async def _upstream_listing(
@@ -59,7 +64,9 @@ async def _upstream_listing(
     """The upstream's list and its headers, or an empty list if it has none to give."""
     headers = services.upstream.request_headers(request.headers)
     try:
-        upstream = await services.upstream.open("GET", "models", request.url.query, headers, None)
+        upstream = await services.upstream.open(
+            "GET", "models", forwarded_query(request.url.query), headers, None
+        )
     except ProxyError as exc:
         log.info("the upstream could not list its models (%s); listing the routed ones", exc)
         return {}, {}
