@@ -26,7 +26,6 @@ import asyncio
 import gc
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,26 +35,14 @@ from typing import Any
 
 import aiohttp
 
-from bench.overhead import (
-    ANSWER,
-    QUESTION,
-    SYSTEM,
-    Child,
-    Sample,
-    Side,
-    _r,
-    free_port,
-    one_request,
-    pct,
-    proc_cpu_s,
-    start_proxy,
-)
-from bench.report import run_header
+from bench import harness
+from bench.overhead import ANSWER, QUESTION, SYSTEM
 from proxy.core.completion_args import completion_call
 from proxy.core.routing import chat_model
 from proxy.llm import litellm
+from testbed.processes import Child, ProxyProcess, free_port
 
-RESULTS = Path(__file__).resolve().parent / "results" / "overhead-routed.json"
+RESULTS = harness.RESULTS / "overhead-routed.json"
 # provider -> (the model clients ask for, litellm_model, api_base path on the fake)
 ROUTES = {
     "anthropic": ("bench-claude", "anthropic/claude-sonnet-4-5", ""),
@@ -74,8 +61,8 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from tests.fake_providers import FakeAnthropic, FakeGemini, FakeOllama
-from tests.fake_upstream import FakeUpstream
+from testbed.fake_providers import FakeAnthropic, FakeGemini, FakeOllama
+from testbed.fake_upstream import FakeUpstream
 answer = sys.argv[2]
 reply = lambda body: answer
 fakes = [fake(reply, chunks=20) for fake in (FakeAnthropic, FakeGemini, FakeOllama)]
@@ -98,16 +85,9 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 
 def start_fakes(workdir: Path) -> Child:
     port = free_port()
-    log_path = workdir / "fakes.log"
-    started = time.perf_counter()
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-c", LAUNCHER, str(port), ANSWER],
-            cwd=Path(__file__).resolve().parents[1],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return Child("fakes", process, f"http://127.0.0.1:{port}", log_path, started)
+    command = [sys.executable, "-c", LAUNCHER, str(port), ANSWER]
+    fakes = Child("fakes", command, port, "/v1/models", workdir / "fakes.log", cwd=harness.ROOT)
+    return fakes.wait_ready(60)
 
 
 def routes_env(fakes_url: str) -> dict[str, str]:
@@ -173,7 +153,7 @@ async def capture_direct(target: Target, fakes_url: str, session: aiohttp.Client
     target.direct_body = seen["body"].encode()
 
 
-async def litellm_call(target: Target) -> Sample:
+async def litellm_call(target: Target) -> harness.Sample:
     started = time.perf_counter()
     response = await litellm().acompletion(**target.arguments)
     ttfb = None
@@ -181,7 +161,7 @@ async def litellm_call(target: Target) -> Sample:
         async for _chunk in response:
             if ttfb is None:
                 ttfb = time.perf_counter() - started
-    return Sample(time.perf_counter() - started, ttfb, 200, None)
+    return harness.Sample(time.perf_counter() - started, ttfb, 200, None)
 
 
 async def run_side(
@@ -191,20 +171,35 @@ async def run_side(
     session: aiohttp.ClientSession,
     count: int,
     concurrency: int,
-    side: Side | None,
+    side: harness.Side | None,
 ) -> None:
-    async def one() -> Sample:
-        if name == "litellm":
-            return await litellm_call(target)
-        if name == "direct":
-            assert target.direct_headers is not None
-            return await one_request(
-                session, target.direct_url, target.direct_body, target.direct_headers, target.stream
-            )
+    """One block of one side: the HTTP sides through the harness's load generator."""
+    if name == "direct":
+        assert target.direct_headers is not None
+        await harness.run_block(
+            session,
+            target.direct_url,
+            lambda _: target.direct_body,
+            target.direct_headers,
+            target.stream,
+            count,
+            concurrency,
+            side,
+        )
+        return
+    if name == "proxy":
         headers = {"content-type": "application/json", "authorization": "Bearer sk-bench"}
-        url = f"{proxy_url}/v1/chat/completions"
-        return await one_request(session, url, target.proxy_body, headers, target.stream)
-
+        await harness.run_block(
+            session,
+            f"{proxy_url}/v1/chat/completions",
+            lambda _: target.proxy_body,
+            headers,
+            target.stream,
+            count,
+            concurrency,
+            side,
+        )
+        return
     remaining = count
 
     async def worker() -> None:
@@ -212,18 +207,14 @@ async def run_side(
         while remaining > 0:
             remaining -= 1
             try:
-                sample = await one()
+                sample = await litellm_call(target)
             except Exception as exc:  # counted, not fatal: the figures say how many failed
                 if side is not None:
                     side.errors += 1
                     side.error_kinds[type(exc).__name__] += 1
                 continue
             if side is not None:
-                if sample.status == 200:
-                    side.samples.append(sample)
-                else:
-                    side.errors += 1
-                    side.error_kinds[f"HTTP {sample.status}"] += 1
+                side.samples.append(sample)
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
@@ -232,9 +223,9 @@ async def run_side(
 
 
 async def run_cell(
-    target: Target, proxy: Child, requests: int, block: int, concurrency: int
+    target: Target, proxy: ProxyProcess, requests: int, block: int, concurrency: int
 ) -> dict[str, Any]:
-    sides = {name: Side() for name in SIDES}
+    sides = {name: harness.Side() for name in SIDES}
     connector = aiohttp.TCPConnector(limit=concurrency * 2)
     async with aiohttp.ClientSession(
         connector=connector,
@@ -253,12 +244,12 @@ async def run_cell(
                 for name in order:
                     # The proxy's CPU from its process; litellm's from this one (its side runs
                     # here; the load generator's share of it is what the direct side costs).
-                    cpu = proc_cpu_s(proxy.pid) if name == "proxy" else time.process_time()
+                    cpu = harness.proc_cpu_s(proxy.pid) if name == "proxy" else time.process_time()
                     await run_side(
                         name, target, proxy.url, session, block, concurrency, sides[name]
                     )
                     if name == "proxy":
-                        sides[name].cpu_s += proc_cpu_s(proxy.pid) - cpu
+                        sides[name].cpu_s += harness.proc_cpu_s(proxy.pid) - cpu
                     else:
                         sides[name].cpu_s += time.process_time() - cpu
         finally:
@@ -266,28 +257,19 @@ async def run_cell(
     return summarise(target, concurrency, sides)
 
 
-def summarise(target: Target, concurrency: int, sides: dict[str, Side]) -> dict[str, Any]:
+def summarise(target: Target, concurrency: int, sides: dict[str, harness.Side]) -> dict[str, Any]:
     row: dict[str, Any] = {
         "provider": target.provider,
         "mode": "stream" if target.stream else "json",
         "concurrency": concurrency,
     }
     for name, side in sides.items():
-        totals = [s.total for s in side.samples]
-        ttfbs = [s.ttfb for s in side.samples if s.ttfb is not None]
-        row[name] = {
-            "ok": len(side.samples),
-            "errors": side.errors,
-            "error_kinds": dict(side.error_kinds),
-            "latency_ms": {f"p{q}": _r(pct(totals, q)) for q in (50, 95, 99)},
-            "ttfb_ms": {f"p{q}": _r(pct(ttfbs, q)) for q in (50, 95, 99)} if ttfbs else None,
-            "rps": round(len(side.samples) / side.wall_s, 1) if side.wall_s else None,
-        }
+        row[name] = side.summary()
     direct = row["direct"]["latency_ms"]
     for name in ("litellm", "proxy"):
         own = row[name]["latency_ms"]
         row[f"{name}_added_ms"] = {
-            key: _r(own[key] - direct[key])
+            key: round(own[key] - direct[key], 3)
             if own[key] is not None and direct[key] is not None
             else None
             for key in ("p50", "p95", "p99")
@@ -345,7 +327,7 @@ def run(
     litellm()  # imported before any timing
     workdir = Path(tempfile.mkdtemp(prefix="overhead-routed-"))
     result: dict[str, Any] = {
-        **run_header("routed call overhead (bench/routed.py)"),
+        **harness.run_header("routed call overhead (bench/routed.py)"),
         "parameters": {
             "requests_per_side": requests,
             "block": block,
@@ -360,16 +342,15 @@ def run(
         "cells": [],
     }
     fakes = start_fakes(workdir)
-    proxy: Child | None = None
+    proxy: ProxyProcess | None = None
     # One event loop for the whole run: litellm binds its clients and logging worker to it.
-    loop = asyncio.Runner()
+    loop = asyncio.Runner(loop_factory=harness.loop_factory())
     run_async = loop.run
     try:
-        fakes.wait_ready("/v1/models", 60)
-        data_dir = workdir / "data"
-        proxy = start_proxy(workdir, fakes.url, data_dir, routes_env(fakes.url))
-        proxy.wait_ready("/healthz", 300)
-        print(f"fakes (pid {fakes.pid}) and proxy (pid {proxy.pid}) ready")
+        proxy = ProxyProcess(
+            f"{fakes.url}/v1", workdir / "data", workdir / "proxy.log", routes_env(fakes.url)
+        ).wait_ready(300)
+        harness.log(f"fakes (pid {fakes.pid}) and proxy (pid {proxy.pid}) ready")
         for provider in providers:
             for mode in modes:
                 target = target_for(provider, mode == "stream", fakes.url)
@@ -390,7 +371,5 @@ def run(
                 child.stop()
     result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {output}")
+        harness.write_results(output, result)
     return result
