@@ -475,8 +475,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     add("--data-dir", type=Path, default=DEFAULT_DATA, help="proxy data (cache)")
     add("--fresh", action="store_true", help="wipe --data-dir and seed again")
-    add("--output", type=Path, default=harness.RESULTS / "overhead.json")
+    add("--output", type=Path, help="default: bench/results/overhead.json (overhead-routed.json)")
     add("--profile", type=Path, help="record the proxy with py-spy during the mem-10k cells")
+    add(
+        "--routed",
+        action="store_true",
+        help="routed calls instead (bench/routed.py): the proxy through litellm vs the same "
+        "fake provider called directly, and litellm's own share",
+    )
+    add("--providers", default="unrouted,anthropic,gemini,ollama", help="with --routed")
     return parser.parse_args(argv)
 
 
@@ -589,6 +596,20 @@ class Run:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     concurrencies = [int(c) for c in args.concurrency.split(",")]
+    if args.routed:
+        from bench import routed
+
+        requests = requests_for(args, 1)
+        routed.run(
+            requests=requests,
+            block=block_for(args, 1, requests),
+            concurrencies=concurrencies,
+            modes=args.modes.split(","),
+            providers=args.providers.split(","),
+            output=args.output or routed.RESULTS,
+        )
+        return
+    args.output = args.output or harness.RESULTS / "overhead.json"
     scenarios = [s for s in args.scenarios.split(",") if not (args.skip_10k and s == "mem-10k")]
     modes = args.modes.split(",")
     apis = args.apis.split(",")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -24,8 +25,9 @@ from proxy.core.errors import (
     anthropic_error_response,
     error_response,
 )
+from proxy.core.routing import CallTarget, RouteTable
 from proxy.deps import Services
-from proxy.http import chat, health, messages, passthrough, responses
+from proxy.http import chat, health, messages, models, passthrough, responses
 from proxy.http.auth import warn_if_open
 from proxy.http.base_url import UserBaseUrl
 from proxy.http.guard import RequestGuard
@@ -43,7 +45,14 @@ from proxy.memory.write.outbox import Outbox
 from proxy.memory.write.pipeline import ExtractionStats, llm_processor, offline_processor
 from proxy.memory.write.writer import ProcessTurn, WriteBack
 from proxy.memtrim import release_free_memory
-from proxy.settings import Settings, secret
+from proxy.providers.setup import (
+    embedding_target,
+    extraction_target,
+    needs_litellm,
+    upstream_warnings,
+    warm_up,
+)
+from proxy.settings import RouteSettings, Settings, secret
 from proxy.upstream import Upstream, create_session
 
 if TYPE_CHECKING:
@@ -54,14 +63,19 @@ __all__ = ["build_mcp", "build_memory", "build_processor", "create_app"]
 log = logging.getLogger(__name__)
 
 
-def build_memory(settings: Settings, embedder: Embedder | None) -> MemoryService:
+def build_memory(
+    settings: Settings,
+    embedder: Embedder | None,
+    routes: RouteTable[RouteSettings] | None = None,
+) -> MemoryService:
+    """`routes`: where an embedding model named by a route is served (default: the settings')."""
+    routes = routes if routes is not None else RouteTable(settings.routes)
     retrieval = settings.retrieval
     model = embedder or create_embedder(
         settings.embedder,
         threads=settings.embed_threads,
-        model=settings.embedding_model,
-        api_key=secret(settings.embedding_api_key or settings.upstream_api_key),
-        api_base=settings.embedding_api_base or settings.upstream_url,
+        target=embedding_target(settings, routes),
+        label=settings.embedding_model,
     )
     multilingual = E5Embedder(threads=1) if settings.multilingual == "auto" else None
     return MemoryService(
@@ -79,20 +93,20 @@ def build_memory(settings: Settings, embedder: Embedder | None) -> MemoryService
 
 
 def build_processor(
-    settings: Settings, memory: MemoryService, stats: ExtractionStats
+    settings: Settings,
+    memory: MemoryService,
+    stats: ExtractionStats,
+    target: CallTarget | None,
 ) -> ProcessTurn:
     ttl = settings.write.default_ttl_days
     config = settings.extraction
-    if not config.model:
+    if target is None:
         return offline_processor(memory, stats, ttl)
-    extractor = LlmExtractor(
-        model=config.model,
-        api_key=secret(config.api_key or settings.upstream_api_key),
-        api_base=config.api_base or settings.upstream_url,
-        timeout_s=config.timeout_s,
+    extractor = LlmExtractor(target, timeout_s=config.timeout_s)
+    log.info("memory extraction by %s via %s (offline rules as fallback)", target.model, target.via)
+    return llm_processor(
+        memory, extractor, stats, ttl, config.max_existing, use_client_key=config.use_client_key
     )
-    log.info("memory extraction by %s (offline rules as fallback)", config.model)
-    return llm_processor(memory, extractor, stats, ttl, config.max_existing)
 
 
 def build_mcp(settings: Settings, services: Services) -> McpEndpoint:
@@ -109,6 +123,10 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         warn_if_open(settings)
+        routes = RouteTable(settings.routes)
+        extraction = extraction_target(settings, routes)
+        for warning in upstream_warnings(settings, extraction):
+            log.warning(warning)
         session = create_session(
             settings.upstream_connect_timeout_s,
             settings.upstream_timeout_s,
@@ -125,7 +143,12 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             ),
             memory=None,
             writer=None,
+            routes=routes,
         )
+        if needs_litellm(settings):  # no route, no LLM extraction: litellm is never imported
+            services.litellm_ready = asyncio.ensure_future(
+                asyncio.to_thread(warm_up, settings, extraction)
+            )
         purger: asyncio.Task[None] | None = None
         outbox: Outbox | None = None
         memory: MemoryService | None = None
@@ -135,14 +158,14 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             else None
         )
         try:
-            memory = await asyncio.to_thread(build_memory, settings, embedder)
+            memory = await asyncio.to_thread(build_memory, settings, embedder, routes)
             await asyncio.to_thread(memory.warm_up)
             await asyncio.to_thread(release_free_memory)  # what loading left behind
             outbox = Outbox(settings.data_dir / "outbox.sqlite3")
             services.memory = memory
             services.writer = WriteBack(
                 outbox,
-                build_processor(settings, memory, services.extraction),
+                build_processor(settings, memory, services.extraction, extraction),
                 max_attempts=settings.write.max_attempts,
                 max_backlog=settings.write.max_backlog,
                 batch=memory.batched_writes,
@@ -166,6 +189,9 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             await stack.aclose()
             if purger is not None:
                 purger.cancel()
+            if services.litellm_ready is not None:
+                with contextlib.suppress(Exception):
+                    await services.litellm_ready
             if services.writer is not None:
                 await services.writer.stop(settings.write.drain_timeout_s)
             if memory is not None:
@@ -186,6 +212,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(responses.router)
     app.include_router(messages.router)
+    app.include_router(models.router)
     app.router.routes.append(Route("/mcp", mcp_route, methods=["GET", "POST", "DELETE"]))
     app.include_router(passthrough.router)  # last: it matches every other /v1/ path
     # Admission (media type, origin, Host), the bytes-in-flight cap, a 500 that keeps the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated
@@ -10,11 +11,12 @@ from fastapi import Depends, Request
 
 from proxy.core.conversations import ConversationBlocks
 from proxy.core.inject import overhead
+from proxy.core.routing import RouteTable
 from proxy.memory.recall.compose import Budgets
 from proxy.memory.service import MemoryService, RecallPlan
 from proxy.memory.write.pipeline import ExtractionStats
 from proxy.memory.write.writer import WriteBack
-from proxy.settings import Settings
+from proxy.settings import RouteSettings, Settings
 from proxy.upstream import Upstream
 
 __all__ = ["Services", "ServicesDep", "get_services", "recall_plan"]
@@ -46,6 +48,11 @@ class Services:
     memory_error: str | None = None
     extraction: ExtractionStats = field(default_factory=ExtractionStats)
     row_format: int | None = None  # the store's row format once checked (None: not yet)
+    # Models served through litellm; empty: every call goes to the upstream.
+    routes: RouteTable[RouteSettings] = field(default_factory=lambda: RouteTable([]))
+    # litellm imported in the background at start (when routes or LLM extraction need it); a
+    # routed call waits for it here instead of blocking the event loop on the import.
+    litellm_ready: asyncio.Future[None] | None = None
     recall_plan: RecallPlan = field(init=False)
     conversations: ConversationBlocks = field(init=False)
 

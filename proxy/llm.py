@@ -4,6 +4,7 @@ the internet at import and log warnings while it retries)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from types import ModuleType
 
@@ -15,4 +16,9 @@ def litellm() -> ModuleType:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm as module
 
+    # Its "Give Feedback / Get Help" banner is printed on every failed call otherwise, and at
+    # the proxy's `info` level its loggers would print a line per call.
+    module.suppress_debug_info = True
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     return module

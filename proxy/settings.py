@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -27,11 +27,90 @@ __all__ = [
 ]
 
 ENV_PREFIX = "MEMORY_PROXY_"
+# A key written as `os.environ/NAME` is read from that environment variable (LiteLLM's config
+# convention), so that a config file needs no secret in it.
+ENV_REFERENCE = "os.environ/"
+# Arguments a route's `params` may not set: the route's own fields, or what the proxy sets.
+RESERVED_PARAMS = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "api_key",
+        "api_base",
+        "base_url",
+        "timeout",
+        "num_retries",
+        "max_retries",
+        "drop_params",
+        "_skip_mcp_handler",
+    }
+)
 
 
 def secret(value: SecretStr | None) -> str | None:
     """The key itself, where it is used (keys are SecretStr so that no repr or log shows them)."""
     return None if value is None else value.get_secret_value()
+
+
+def resolve_key(value: SecretStr | None) -> SecretStr | None:
+    """A blank key is no key; `os.environ/NAME` is the value of that variable, which must be set
+    (a config that names a key it cannot find fails at start, not at the first call)."""
+    key = secret(value)
+    if key is None or not key.strip():
+        return None
+    if not key.startswith(ENV_REFERENCE):
+        return value
+    name = key.removeprefix(ENV_REFERENCE)
+    found = os.environ.get(name)
+    if not found or not found.strip():
+        raise ValueError(f"names the environment variable {name}, which is not set")
+    return SecretStr(found)
+
+
+class RouteSettings(BaseModel):
+    """One model (or family of models) served through litellm instead of `upstream_url`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(
+        min_length=1,
+        description="the model name clients ask for; `*` matches any text (claude-*, anthropic/*)",
+    )
+    litellm_model: str = Field(
+        min_length=1,
+        description="litellm model string (anthropic/claude-sonnet-4-5, gemini/gemini-2.5-flash, "
+        "ollama/qwen3); each `*` in it takes the text the matching `*` of `model` matched",
+    )
+    api_base: str | None = Field(None, description="default: the provider's own URL")
+    api_key: SecretStr | None = Field(
+        None, description="the key, or os.environ/NAME; unset: the client's own bearer token"
+    )
+    timeout_s: float = Field(600.0, gt=0, description="a call taking longer is a 504")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="more litellm arguments for every call (max_tokens, vertex_project, "
+        "aws_region_name, ...); a value the client sends wins",
+    )
+
+    @field_validator("api_key")
+    @classmethod
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        return resolve_key(value)
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        reserved = sorted(RESERVED_PARAMS & set(value))
+        if reserved:
+            raise ValueError(f"{', '.join(reserved)}: set by the route's own fields or the proxy")
+        return value
+
+    @model_validator(mode="after")
+    def _wildcards(self) -> RouteSettings:
+        if self.litellm_model.count("*") > self.model.count("*"):
+            raise ValueError("litellm_model has more `*` than model has to fill them")
+        return self
 
 
 class RetrievalSettings(BaseModel):
@@ -127,10 +206,30 @@ class ExtractionSettings(BaseModel):
         description="litellm model string for LLM extraction (e.g. gpt-4.1-nano, "
         "openai/<name> for any OpenAI-compatible server, ollama/qwen3); unset = offline rules",
     )
-    api_key: SecretStr | None = Field(None, description="default: upstream_api_key")
-    api_base: str | None = Field(None, description="default: upstream_url")
+    api_key: SecretStr | None = Field(
+        None,
+        description="the key or os.environ/NAME; default: the route's key when `model` names a "
+        "route, upstream_api_key for a model the upstream serves, else litellm's own variable "
+        "for the provider (ANTHROPIC_API_KEY, ...)",
+    )
+    api_base: str | None = Field(
+        None,
+        description="default: the route's api_base, upstream_url for a model the upstream "
+        "serves (a bare name or openai/<name>), else the provider's own URL",
+    )
     timeout_s: float = Field(30.0, gt=0)
     max_existing: int = Field(10, ge=0, le=50, description="similar memories shown to the model")
+    use_client_key: bool = Field(
+        False,
+        description="extract a turn with the key its client sent (Authorization: Bearer). The key "
+        "is held in memory only, never written to disk: turns still pending at a restart are "
+        "extracted with the configured key, or by the offline rules if there is none",
+    )
+
+    @field_validator("api_key")
+    @classmethod
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        return resolve_key(value)
 
 
 class UserKey(BaseModel):
@@ -172,7 +271,9 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=0, le=65535)
     upstream_url: str = "https://api.openai.com/v1"
     upstream_api_key: SecretStr | None = Field(
-        None, description="used only when the client sends no Authorization header"
+        None,
+        description="used only when the client sends no Authorization header; may be "
+        "os.environ/NAME",
     )
     anthropic_upstream_url: str = Field(
         "https://api.anthropic.com",
@@ -208,10 +309,14 @@ class Settings(BaseSettings):
     )
     embedder: Literal["minilm", "litellm"] = "minilm"
     embedding_model: str | None = Field(
-        None, description="with embedder=litellm: e.g. text-embedding-3-small"
+        None,
+        description="with embedder=litellm: a litellm model string (text-embedding-3-small) "
+        "or the name of a route",
     )
-    embedding_api_key: SecretStr | None = Field(None, description="default: upstream_api_key")
-    embedding_api_base: str | None = Field(None, description="default: upstream_url")
+    embedding_api_key: SecretStr | None = Field(
+        None, description="defaults as for extraction.api_key"
+    )
+    embedding_api_base: str | None = Field(None, description="defaults as for extraction.api_base")
     embed_threads: int = Field(
         2, ge=1, le=64, description="onnxruntime threads for the local model"
     )
@@ -231,6 +336,11 @@ class Settings(BaseSettings):
     write: WriteSettings = WriteSettings()
     extraction: ExtractionSettings = ExtractionSettings()
     auth: AuthSettings = AuthSettings()
+    routes: list[RouteSettings] = Field(
+        default_factory=list,
+        description="models served through litellm (Anthropic, Gemini, Bedrock, Ollama, ...); "
+        "a model no route matches goes to upstream_url unchanged",
+    )
 
     @field_validator("upstream_url", "anthropic_upstream_url")
     @classmethod
@@ -243,8 +353,9 @@ class Settings(BaseSettings):
     @classmethod
     def _check_admin_key(cls, value: SecretStr | None) -> SecretStr | None:
         # `MEMORY_PROXY_ADMIN_KEY=` must not become a key that an empty Bearer token matches.
+        value = resolve_key(value)
         key = secret(value)
-        if key is None or not key.strip():
+        if key is None:
             return None
         if not (key.isascii() and key.isprintable()) or " " in key:
             raise ValueError("admin_key must be printable ASCII without spaces (an HTTP header)")
@@ -252,9 +363,18 @@ class Settings(BaseSettings):
 
     @field_validator("upstream_api_key", "anthropic_api_key", "embedding_api_key")
     @classmethod
-    def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
-        key = secret(value)
-        return None if key is None or not key.strip() else value
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        return resolve_key(value)
+
+    @field_validator("routes")
+    @classmethod
+    def _unique_routes(cls, routes: list[RouteSettings]) -> list[RouteSettings]:
+        seen: set[str] = set()
+        for route in routes:
+            if route.model in seen:
+                raise ValueError(f"two routes for the model {route.model!r}")
+            seen.add(route.model)
+        return routes
 
     @model_validator(mode="after")
     def _one_body_fits_in_flight(self) -> Settings:

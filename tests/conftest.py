@@ -6,7 +6,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import openai
@@ -18,6 +18,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `memory-proxy serve` do
 from proxy.app import create_app
 from proxy.memory.embed.minilm import MiniLMEmbedder
 from proxy.settings import Settings
+from testbed.fake_providers import FakeAnthropic, FakeGemini, FakeOllama, FakeProvider
 from testbed.fake_upstream import FakeUpstream
 from testbed.servers import ServerThread
 
@@ -33,6 +34,33 @@ def upstream() -> Iterator[FakeUpstream]:
     with ServerThread(fake.app) as server:
         fake.url = server.url  # type: ignore[attr-defined]
         yield fake
+
+
+F = TypeVar("F", bound=FakeProvider)
+
+
+def _serve(fake: F) -> Iterator[F]:
+    with ServerThread(fake.app) as server:
+        fake.url = server.url
+        yield fake
+
+
+@pytest.fixture
+def anthropic() -> Iterator[FakeAnthropic]:
+    """A fake Anthropic Messages API (tests/fake_providers.py); a route's api_base: its url."""
+    yield from _serve(FakeAnthropic())
+
+
+@pytest.fixture
+def gemini() -> Iterator[FakeGemini]:
+    """A fake Gemini API; a route's api_base: f"{url}/v1beta"."""
+    yield from _serve(FakeGemini())
+
+
+@pytest.fixture
+def ollama() -> Iterator[FakeOllama]:
+    """A fake Ollama server; a route's api_base: its url."""
+    yield from _serve(FakeOllama())
 
 
 class Proxy:

@@ -103,6 +103,25 @@ class UpstreamTimeout(ProxyError):
     code = "upstream_timeout"
 
 
+class ProviderError(ProxyError):
+    """A routed call's provider (through litellm) refused or failed: its status, in OpenAI's
+    envelope (proxy/core/provider_errors.py decides status, type and code)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        type_: str,
+        code: str | None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, code=code, headers=headers)
+        self.status = status
+        self.type = type_
+        self.code = code
+
+
 class StoreUnavailable(ProxyError):
     """A memory management call could not reach the store (503)."""
 

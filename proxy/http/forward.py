@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import Request
@@ -25,7 +25,18 @@ from proxy.http.auth import check_user_key
 from proxy.http.turn import Recall, persisting, remember, remembers
 from proxy.upstream import Upstream, UpstreamResponse, response_headers
 
-__all__ = ["Turn", "WireFormat", "forward_turn", "path_user", "scope_of"]
+__all__ = [
+    "NOT_PERSISTED",
+    "STREAM_HEADERS",
+    "Turn",
+    "WireFormat",
+    "client_key",
+    "forward_turn",
+    "path_user",
+    "paying",
+    "remember_turn",
+    "scope_of",
+]
 
 log = logging.getLogger(__name__)
 STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -65,6 +76,25 @@ class Turn:
     request_scope: RequestScope
     user_text: str
     recall: Recall
+    # The client's own key for the extraction of this turn (`extraction.use_client_key`): held
+    # in memory by the writer, never written to disk.
+    client_key: str | None = field(default=None, repr=False)
+
+
+def client_key(headers: Mapping[str, str]) -> str | None:
+    """The key a client sent: `Authorization: Bearer <key>` (OpenAI's SDKs) or `x-api-key`
+    (Anthropic's)."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return headers.get("x-api-key", "").strip() or None
+
+
+def paying(services: Services, request: Request, turn: Turn) -> Turn:
+    """The turn with its client's key, when that key pays for the turn's extraction."""
+    if not services.settings.extraction.use_client_key:
+        return turn
+    return replace(turn, client_key=client_key(request.headers))
 
 
 async def forward_turn(
@@ -76,6 +106,7 @@ async def forward_turn(
     turn: Turn,
     wire: WireFormat,
 ) -> Response:
+    turn = paying(services, request, turn)
     headers = upstream.request_headers(request.headers)
     headers["content-type"] = "application/json"
     recalled = turn.recall
@@ -86,12 +117,12 @@ async def forward_turn(
         )
     except Exception:
         # What the user said is kept regardless (README); there is no answer to keep.
-        await _remember(services, turn, "")
+        await remember_turn(services, turn, "")
         raise
     memory_headers = turn.recall.headers
     if answer.header("content-type").startswith("text/event-stream"):
         if not persisting(services, turn.request_scope):  # its turn is written after the headers
-            memory_headers = memory_headers | _NOT_PERSISTED
+            memory_headers = memory_headers | NOT_PERSISTED
         return StreamingResponse(
             _tee(answer, services, turn, wire.stream(), wire.end),
             status_code=answer.status_code,
@@ -100,7 +131,7 @@ async def forward_turn(
     try:
         content = await answer.read()
     except UpstreamBrokeOff as exc:  # headers came, then the body stalled or broke off
-        await _remember(services, turn, "")
+        await remember_turn(services, turn, "")
         if exc.timed_out:
             raise UpstreamTimeout(str(exc)) from exc
         raise UpstreamUnreachable(str(exc)) from exc
@@ -112,8 +143,8 @@ async def forward_turn(
             text = wire.answer_of(json.loads(content))
         except ValueError:
             text = ""
-    if not await _remember(services, turn, text):
-        memory_headers = memory_headers | _NOT_PERSISTED
+    if not await remember_turn(services, turn, text):
+        memory_headers = memory_headers | NOT_PERSISTED
     return Response(
         content=content,
         status_code=answer.status_code,
@@ -121,11 +152,14 @@ async def forward_turn(
     )
 
 
-_NOT_PERSISTED = {"x-memory-status": "error"}
+NOT_PERSISTED = {"x-memory-status": "error"}
 
 
-async def _remember(services: Services, turn: Turn, answer: str) -> bool:
-    return await remember(services, turn.request_scope, turn.user_text, answer)
+async def remember_turn(services: Services, turn: Turn, answer: str) -> bool:
+    """The turn to the outbox (proxy/http/turn.py `remember`), with its client's key if any."""
+    return await remember(
+        services, turn.request_scope, turn.user_text, answer, client_key=turn.client_key
+    )
 
 
 async def _tee(
@@ -142,7 +176,7 @@ async def _tee(
             answer.feed(chunk)
             if answer.done and not remembered:
                 remembered = True
-                await _remember(services, turn, answer.text if answered else "")
+                await remember_turn(services, turn, answer.text if answered else "")
             yield chunk
         if upstream.status_code == 200 and not answer.done and answer.error is None:
             # A cut stream must not look complete: the SDKs raise on an error event.
@@ -156,5 +190,5 @@ async def _tee(
         upstream.close()
         if not remembered:
             # Shielded: a client that hung up cancels this generator, not the write.
-            write = _remember(services, turn, answer.text if answered else "")
+            write = remember_turn(services, turn, answer.text if answered else "")
             await asyncio.shield(asyncio.ensure_future(write))

@@ -15,7 +15,9 @@ from proxy.core.responses import (
     place_blocks,
     read_turn,
 )
+from proxy.core.responses_args import check_routed_responses
 from proxy.deps import ServicesDep
+from proxy.http import routed_responses
 from proxy.http.forward import Turn, WireFormat, forward_turn, scope_of
 from proxy.http.turn import encode_body, parse_body, read_body, recall
 
@@ -31,6 +33,9 @@ async def create_response(request: Request, services: ServicesDep) -> Response:
     body = parse_body(raw)
     read = read_turn(body)
     request_scope = scope_of(request, services, body)
+    route = services.routes.match(body.get("model"))
+    if route is not None:
+        check_routed_responses(body)  # no server-held history behind a route; valid input only
     conversation = conversation_of(body)
     result = await recall(
         services, request_scope, read.query, conversation, carries_turn=has_user_message(body)
@@ -43,7 +48,11 @@ async def create_response(request: Request, services: ServicesDep) -> Response:
             if conversation is not None
             else place_blocks(body, result.system_block, {}, result.turn_block)
         )
-        raw = encode_body(placed)
+        body = placed
     turn = Turn(request_scope, read.new_turn, result)
+    # Everything above is the same for both paths; only the forwarding step differs.
+    if route is not None:
+        return await routed_responses.forward(services, request, turn, body, route)
+    raw = encode_body(body) if result.changes else raw  # else: the bytes as they came
     upstream = services.upstream
     return await forward_turn(services, upstream, request, "responses", raw, turn, RESPONSES)

@@ -236,17 +236,23 @@ def remembers(services: Services, request_scope: RequestScope) -> bool:
 
 
 async def remember(
-    services: Services, request_scope: RequestScope, user_text: str, answer: str
+    services: Services,
+    request_scope: RequestScope,
+    user_text: str,
+    answer: str,
+    *,
+    client_key: str | None = None,
 ) -> bool:
     """Hand the new turn to the write-back queue: persisted in the outbox when this returns.
     False when it could not be (a full disk): the turn is lost and counted, and the call should
-    answer with X-Memory-Status: error. Never raises: the answer still goes out."""
+    answer with X-Memory-Status: error. Never raises: the answer still goes out. `client_key`:
+    the client's key for the extraction of this turn (held in memory only, never on disk)."""
     if not remembers(services, request_scope):
         return True
     assert services.writer is not None and request_scope.scope is not None
     try:
         await services.writer.accept(
-            request_scope.scope, user_text, answer, request_scope.occurred_at
+            request_scope.scope, user_text, answer, request_scope.occurred_at, api_key=client_key
         )
     except TurnNotPersisted as exc:
         log.warning("the turn could not be persisted: %s", exc)

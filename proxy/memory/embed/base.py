@@ -7,6 +7,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from proxy.core.routing import CallTarget
+
 __all__ = ["Embedder", "TextKind", "create_embedder"]
 
 TextKind = Literal["query", "passage"]
@@ -22,12 +24,10 @@ class Embedder(Protocol):
 
 
 def create_embedder(
-    name: str,
-    threads: int = 2,
-    model: str | None = None,
-    api_key: str | None = None,
-    api_base: str | None = None,
+    name: str, threads: int = 2, target: CallTarget | None = None, label: str | None = None
 ) -> Embedder:
+    """`target`: where a remote (litellm) embedder calls; `label`: its name in the store (the
+    model as configured, so that where it is served from can change without a new store)."""
     if name == "minilm":
         from proxy.memory.embed.minilm import MiniLMEmbedder
 
@@ -35,9 +35,9 @@ def create_embedder(
     if name == "litellm":
         from proxy.memory.embed.remote import LiteLLMEmbedder
 
-        if not model:
+        if target is None:
             raise ValueError(
                 "embedder 'litellm' needs embedding_model (e.g. text-embedding-3-small)"
             )
-        return LiteLLMEmbedder(model, api_key, api_base)
+        return LiteLLMEmbedder(target, label=label)
     raise ValueError(f"unknown embedder: {name}")

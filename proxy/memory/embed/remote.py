@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from proxy.core.errors import MemoryUnavailable
+from proxy.core.routing import CallTarget
 from proxy.llm import litellm
 from proxy.memory.embed.base import TextKind
 
@@ -18,12 +19,10 @@ class LiteLLMEmbedder:
     Each query costs a network round trip: expect tens of milliseconds, not the 3 ms of MiniLM."""
 
     def __init__(
-        self, model: str, api_key: str | None, api_base: str | None, timeout_s: float = 10.0
+        self, target: CallTarget, timeout_s: float = 10.0, label: str | None = None
     ) -> None:
-        self.name = f"litellm:{model}"
-        self._model = model
-        self._api_key = api_key
-        self._api_base = api_base
+        self.name = f"litellm:{label or target.model}"
+        self._target = target
         self._timeout_s = timeout_s
         self.dim = len(self._run(["dimension probe"])[0])
 
@@ -35,10 +34,11 @@ class LiteLLMEmbedder:
     def _run(self, texts: Sequence[str]) -> np.ndarray:
         try:
             response = litellm().embedding(
-                model=self._model,
+                **self._target.params,
+                model=self._target.model,
                 input=list(texts),
-                api_key=self._api_key,
-                api_base=self._api_base,
+                api_key=self._target.api_key,
+                api_base=self._target.api_base,
                 timeout=self._timeout_s,
             )
         except Exception as exc:  # provider-specific types; all mean the service is unavailable

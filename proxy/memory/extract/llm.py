@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from proxy.core.errors import ExtractionParseError
 from proxy.core.records import TIERS, Tier
+from proxy.core.routing import CallTarget
 from proxy.llm import litellm
 
 __all__ = [
@@ -135,20 +136,19 @@ def _index(value: Any, count: int) -> int | None:
 class LlmExtractor:
     """Calls the configured model through litellm. Blocking: runs in the writer's thread."""
 
-    def __init__(
-        self, model: str, api_key: str | None, api_base: str | None, timeout_s: float
-    ) -> None:
-        self.model = model
-        self._api_key = api_key
-        self._api_base = api_base
+    def __init__(self, target: CallTarget, timeout_s: float) -> None:
+        self.target = target
+        self.model = target.model
         self._timeout_s = timeout_s
 
-    def complete(self, messages: list[dict[str, str]]) -> str:
+    def complete(self, messages: list[dict[str, str]], api_key: str | None = None) -> str:
+        """`api_key`: the client's own key for this turn, instead of the configured one."""
         response = litellm().completion(
-            model=self.model,
+            **self.target.params,
+            model=self.target.model,
             messages=messages,
-            api_key=self._api_key,
-            api_base=self._api_base,
+            api_key=api_key or self.target.api_key,
+            api_base=self.target.api_base,
             timeout=self._timeout_s,
             temperature=0,
             num_retries=0,

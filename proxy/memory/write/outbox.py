@@ -4,7 +4,8 @@ A turn is written here before the chat response completes, so a crash or restart
 it is deleted once processed, so conversation text does not linger on disk: rows are deleted with
 secure_delete (zeroed in place), and the WAL, which still holds the written pages, is cut to
 zero bytes once the queue has drained (at most once a second: the cut briefly holds up new
-writes). Text is redacted before it arrives here.
+writes). Text is redacted before it arrives here. A client's API key is never written here
+(see Turn.api_key).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,9 @@ class Turn:
     accepted_at: datetime
     seq: int = 0
     attempts: int = 0
+    # The client's key for its extraction (`extraction.use_client_key`): attached in memory by
+    # the writer, never stored in the outbox.
+    api_key: str | None = field(default=None, repr=False, compare=False)
 
 
 class Outbox:

@@ -39,6 +39,9 @@ class ExtractionStats:
     offline_fallbacks: int = 0
     injections_dropped: int = 0  # instruction-override sentences not stored (issue 14)
     pasted_skipped: int = 0  # pasted parts (documents, code, quotes) not mined for facts
+    # With extraction.use_client_key: turns extracted without their client's key (the client
+    # sent none, or the proxy restarted while the turn was pending: keys live in memory only).
+    without_client_key: int = 0
 
     def count(self, screened: Screened) -> Screened:
         self.injections_dropped += screened.injections
@@ -81,6 +84,7 @@ def llm_processor(
     stats: ExtractionStats,
     ttl_days: float | None = None,
     max_existing: int = 10,
+    use_client_key: bool = False,
 ) -> ProcessTurn:
     # Existing memories shown to the model: related ones only, with a loose threshold.
     related = replace(service.selection, top_k=max_existing, min_similarity=0.2)
@@ -96,7 +100,10 @@ def llm_processor(
         ]
         context = screen_context(turn.assistant_text)
         messages = build_messages(own.text, context.text, [m.text for m in existing])
-        decisions = _decide(extractor, messages, len(existing), stats)
+        key = turn.api_key if use_client_key else None
+        if use_client_key and key is None:
+            stats.without_client_key += 1
+        decisions = _decide(extractor, messages, len(existing), stats, key)
         if decisions is None:
             stats.offline_fallbacks += 1
             process_offline(service, turn, ttl_days, stats)
@@ -132,13 +139,17 @@ def _fact(decision: Decision) -> Fact:
 
 
 def _decide(
-    extractor: LlmExtractor, messages: list[dict[str, str]], count: int, stats: ExtractionStats
+    extractor: LlmExtractor,
+    messages: list[dict[str, str]],
+    count: int,
+    stats: ExtractionStats,
+    api_key: str | None,
 ) -> list[Decision] | None:
     """One call, one retry on an unreadable answer; None means: fall back to offline rules."""
     for attempt in (1, 2):
         stats.llm_calls += 1
         try:
-            return parse_decisions(extractor.complete(messages), count)
+            return parse_decisions(extractor.complete(messages, api_key), count)
         except ExtractionParseError as exc:
             stats.llm_parse_failures += 1
             log.warning("extraction answer unreadable (attempt %d): %s", attempt, exc)

@@ -101,6 +101,7 @@ class WriteBack:
         self._failure: str | None = None  # why the worker last had to be restarted
         self.stuck_after_s = STUCK_AFTER_S
         self.stats = WriterStats()
+        self._keys: dict[str, str] = {}  # turn id -> the client's key, in memory only
         self._redact_contacts = redact_contacts
         self._persist_error: str | None = None  # why the last turn could not be persisted
         self._probed_at = 0.0
@@ -108,11 +109,19 @@ class WriteBack:
         self._compacted_at = 0.0
 
     async def accept(
-        self, scope: Scope, user_text: str, assistant_text: str, occurred_at: datetime | None
+        self,
+        scope: Scope,
+        user_text: str,
+        assistant_text: str,
+        occurred_at: datetime | None,
+        *,
+        api_key: str | None = None,
     ) -> str | None:
         """Persist the turn (secrets removed first) and wake the worker; returns the turn id, or
         None when there was nothing to keep or the backlog is full. Raises TurnNotPersisted
-        when the outbox cannot take it: the turn is lost, and counted."""
+        when the outbox cannot take it: the turn is lost, and counted. `api_key` (the client's,
+        for its extraction) is kept in memory only, until the turn is done or parked: a restart
+        forgets it, and the turn is then extracted without it."""
         if not user_text.strip():
             return None
         if self._pending >= self._max_backlog:
@@ -139,6 +148,8 @@ class WriteBack:
         clipped, redacted = persisted
         self.stats.clipped += clipped
         self.stats.redacted += redacted
+        if api_key:
+            self._keys[turn.id] = api_key
         self._pending += 1
         self.stats.accepted += 1
         self._wake.set()
@@ -360,6 +371,8 @@ class WriteBack:
         handled = turns[: len(outcomes)]
         stored = [turn for turn, error in zip(handled, outcomes, strict=True) if error is None]
         await asyncio.to_thread(self._outbox.done, stored)
+        for turn in stored:
+            self._keys.pop(turn.id, None)
         self._pending -= len(stored)
         self.stats.processed += len(stored)
         backoff = 0.0
@@ -369,6 +382,7 @@ class WriteBack:
             self.stats.failed_attempts += 1
             message = f"{type(error).__name__}: {error}"
             if await asyncio.to_thread(self._outbox.retry_later, turn, message, self._max_attempts):
+                self._keys.pop(turn.id, None)
                 self._pending -= 1
                 self.stats.parked += 1
                 log.error("memory write parked after %d attempts: %s", self._max_attempts, error)
@@ -392,7 +406,7 @@ class WriteBack:
             with self._batch():
                 for turn in turns:
                     try:
-                        self._process(turn)
+                        self._process(replace(turn, api_key=self._keys.get(turn.id)))
                         outcomes.append(None)
                     except MemoryUnavailable:
                         raise

@@ -1,0 +1,1 @@
+"""Calls to models behind a route, through litellm (imported only when a route is used)."""
