@@ -14,6 +14,8 @@ from proxy.memory.recall.compose import Budgets
 from proxy.memory.service import MemoryService, RecallPlan
 from proxy.memory.write.pipeline import ExtractionStats
 from proxy.memory.write.writer import WriteBack
+from proxy.observe.injections import InjectionLog
+from proxy.observe.metrics import Metrics
 from proxy.settings import Settings
 from proxy.upstream import Upstream
 
@@ -46,6 +48,8 @@ class Services:
     memory_error: str | None = None
     extraction: ExtractionStats = field(default_factory=ExtractionStats)
     row_format: int | None = None  # the store's row format once checked (None: not yet)
+    metrics: Metrics | None = None  # None: observability.metrics is off
+    injections: InjectionLog | None = None  # None: off, or its database could not be opened
     recall_plan: RecallPlan = field(init=False)
     conversations: ConversationBlocks = field(init=False)
 

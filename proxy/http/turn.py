@@ -26,6 +26,8 @@ from proxy.core.scope import RequestScope
 from proxy.core.tokens import estimate_tokens
 from proxy.deps import Services
 from proxy.memory.recall.compose import Recalled
+from proxy.observe.context import note_model
+from proxy.observe.recall import observe_recall
 
 __all__ = [
     "Recall",
@@ -102,6 +104,7 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest("the request body is nested too deeply", code="invalid_json") from None
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object", code="invalid_json")
+    note_model(body.get("model"))  # for the injection log
     return body
 
 
@@ -130,7 +133,23 @@ async def recall(
     turn's block (for the last user message) holds only what is new. Without a conversation,
     `carries_turn` says whether the route can put a turn block on the user's new input (the
     Responses API with `previous_response_id`: the server keeps the history); else everything
-    goes into the system block."""
+    goes into the system block.
+
+    What memory did is counted in the metrics and, for a call with a user, written to the
+    injection log (off the request path)."""
+    result = await _recall(services, request_scope, query, conversation, carries_turn=carries_turn)
+    observe_recall(services.metrics, services.injections, request_scope.scope, result)
+    return result
+
+
+async def _recall(
+    services: Services,
+    request_scope: RequestScope,
+    query: str,
+    conversation: Sequence[dict[str, Any]] | None,
+    *,
+    carries_turn: bool,
+) -> Recall:
     scope = request_scope.scope
     if scope is None:
         return Recall("no-user")

@@ -1,0 +1,24 @@
+"""GET /metrics: Prometheus text format (prometheus-client). Open like /healthz: it holds counts
+and latencies, never a user id or memory text."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from proxy.core.errors import NotFound
+from proxy.deps import ServicesDep
+
+router = APIRouter()
+
+
+@router.get("/metrics", tags=["health"], response_class=Response)
+async def prometheus_metrics(services: ServicesDep) -> Response:
+    if services.metrics is None:
+        raise NotFound("metrics are off (observability.metrics)", code="metrics_off")
+    # In a thread: the scrape reads the outbox counts from SQLite.
+    body = await asyncio.to_thread(generate_latest, services.metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

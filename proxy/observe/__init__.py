@@ -1,0 +1,1 @@
+"""Seeing what the proxy does: request ids, log lines, Prometheus metrics, the injection log."""
