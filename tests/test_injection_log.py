@@ -15,8 +15,8 @@ import pytest
 
 from proxy.core.errors import DatabaseTooNew
 from proxy.memory.storage.injections import MIGRATIONS, Injection, InjectionStore
+from testbed.fake_upstream import FakeUpstream
 from tests.conftest import Proxy, ProxyFactory
-from tests.fake_upstream import FakeUpstream
 from tests.test_errors import assert_envelope
 
 QUESTION = "Which instrument do I play, and where does my sister work?"
