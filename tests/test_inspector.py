@@ -9,9 +9,12 @@ Skipped only off CI where Chromium or Playwright is missing; with CI=true it mus
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import tomllib
 from collections.abc import Iterator
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ import pytest
 from proxy.http.ui import CONTENT_SECURITY_POLICY
 from tests.conftest import Proxy, ProxyFactory
 
+ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 # As the machine's notes say: without the background-networking flags Chromium keeps trying
 # hosts this closed network refuses.
@@ -186,6 +190,20 @@ def test_the_inspector_shows_edits_and_erases_what_a_chat_stored(
     phone.screenshot(path=shots / "phone.png", full_page=True)
     phone.close()
 
+    # Export downloads the user's JSONL; import reads a file back in.
+    with page.expect_download() as download:
+        page.click("#export")
+    exported = [json.loads(line) for line in Path(download.value.path()).read_text().splitlines()]
+    assert {m["user_id"] for m in exported} == {USER} and len(exported) == len(TOLD) - 1
+    line = {**exported[0], "id": "imported-1", "user_id": "ines-copy", "text": "I paint."}
+    upload = shots / "import.jsonl"
+    upload.write_text(json.dumps(line) + "\n")
+    page.set_input_files("#import-file", str(upload))
+    expect(page.locator("#notice")).to_contain_text("Imported 1 lines: 1 added")
+    copied = api.get("/memories", params={"user_id": "ines-copy"}).json()["data"]
+    assert [m["text"] for m in copied] == ["I paint."]
+    expect(page.locator('.user-item[data-user="ines-copy"]')).to_have_count(1)
+
     # The key lives in this tab's sessionStorage only, never in a URL.
     assert page.evaluate("sessionStorage.getItem('memory-proxy-admin-key')") == KEY
     assert page.evaluate("localStorage.length") == 0 and KEY not in page.url
@@ -230,3 +248,11 @@ def test_the_page_is_served_with_a_strict_policy(proxy: Proxy) -> None:
         assert "innerHTML" not in asset.text and "http://" not in asset.text
     for bad in ("/ui/../settings.py", "/ui/__init__.py", "/ui/%2e%2e%2fapp.py", "/ui/nope.js"):
         assert proxy.http.get(bad).status_code == 404, bad
+
+
+def test_every_inspector_file_ships_in_the_package() -> None:
+    """pyproject's package data names each file of proxy/ui (a wheel without them serves 404)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["proxy.ui"]
+    files = [p.name for p in (ROOT / "proxy" / "ui").iterdir() if p.is_file() and p.suffix != ".py"]
+    assert files and all(any(fnmatch(name, pattern) for pattern in patterns) for name in files)

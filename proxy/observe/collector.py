@@ -94,11 +94,11 @@ class ServicesCollector(Collector):
         yield _counter(
             "writer_restarts", "times the memory writer was restarted", stats.worker_restarts
         )
-        state = GaugeMetricFamily(
+        current = GaugeMetricFamily(
             f"{PREFIX}_writer_state", "1 for the writer's current state", labels=["state"]
         )
-        state.add_metric([writer.state()], 1)
-        yield state
+        current.add_metric([writer.state()], 1)
+        yield current
 
     def _extraction(self) -> Iterator[Metric]:
         stats = self._services.extraction

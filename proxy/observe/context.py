@@ -6,6 +6,7 @@ worker thread logs the same id."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import MutableMapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,7 @@ class RequestContext:
     request_id: str
     method: str
     path: str
-    asgi_scope: dict[str, Any]  # the router adds the matched route to it
+    asgi_scope: MutableMapping[str, Any]  # the router adds the matched route to it
     model: str | None = None  # from the body, when a memory route parsed one
     memory_status: str | None = None  # set once memory was consulted for this call
 
@@ -49,7 +50,9 @@ def new_request_id() -> str:
     return secrets.token_hex(12)
 
 
-def begin(asgi_scope: dict[str, Any]) -> tuple[RequestContext, Token[RequestContext | None]]:
+def begin(
+    asgi_scope: MutableMapping[str, Any],
+) -> tuple[RequestContext, Token[RequestContext | None]]:
     context = RequestContext(
         request_id=new_request_id(),
         method=asgi_scope.get("method", ""),
