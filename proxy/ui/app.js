@@ -59,10 +59,10 @@ async function api(method, path, { query, body, contentType, raw } = {}) {
   const key = sessionStorage.getItem(KEY_STORE);
   if (key) headers.Authorization = `Bearer ${key}`;
   let payload;
-  if (body !== undefined) {
-    headers["Content-Type"] = contentType || "application/json";
-    payload = typeof body === "string" ? body : JSON.stringify(body);
-  }
+  if (body !== undefined) payload = typeof body === "string" ? body : JSON.stringify(body);
+  // Every write says what it is, body or not: the memory routes refuse other content types
+  // (a cross-site form could send those without a preflight).
+  if (method !== "GET") headers["Content-Type"] = contentType || "application/json";
   const response = await fetch(url, {
     method, headers, body: payload, mode: "same-origin", credentials: "omit", cache: "no-store",
   });

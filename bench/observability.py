@@ -1,0 +1,200 @@
+"""What observability costs a call (issue 15): the injection log, the metrics and the request
+line, measured with bench/overhead.py's machinery.
+
+Two proxies run on copies of the same seeded data: one as it ships (injection log and metrics
+on), one with both off (`observability.injection_log: false`, `observability.metrics: false`).
+The same chat requests go to both, interleaved in ABBA blocks, memory on (read-only, so the
+stored memories stay the same) for users with 1k and 10k memories, and memory off. The figure
+is on-minus-off latency. The proxies log at WARNING, as bench/overhead.py runs them. Then the
+per-call work the request path does for observability is timed in process.
+
+    python bench/observability.py            # c=1 and c=16, JSON and streaming
+    python bench/observability.py --quick --skip-10k
+
+Results: a table on stdout and bench/results/observability.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+import tempfile
+import timeit
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import overhead  # noqa: E402
+from bench.report import run_header  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "observability.json"
+OFF = {
+    "MEMORY_PROXY_OBSERVABILITY__INJECTION_LOG": "false",
+    "MEMORY_PROXY_OBSERVABILITY__METRICS": "false",
+}
+
+
+def in_process_us() -> dict[str, float]:
+    """Microseconds per call of what a memory call does for observability on the event loop:
+    the request context, the recall hook (metrics + an injection log append) and the request's
+    counters. Timed on the real objects; the log's store is a real SQLite file, never written
+    here (the background flush is not running)."""
+    from proxy.core.scope import Scope
+    from proxy.http.turn import Recall
+    from proxy.memory.storage.injections import InjectionStore
+    from proxy.observe.context import begin, end
+    from proxy.observe.injections import InjectionLog
+    from proxy.observe.metrics import Metrics
+    from proxy.observe.recall import observe_recall
+
+    metrics = Metrics()
+    folder = Path(tempfile.mkdtemp(prefix="observability-"))
+    log = InjectionLog(
+        InjectionStore(folder / "injections.sqlite3"),
+        days=7,
+        max_rows=100_000,
+        max_pending=10**9,
+    )
+    scope = Scope("bench-user", "s1", None)
+    recall = Recall(
+        "injected",
+        count=20,
+        system_block="...",
+        injected={"relevant": [f"id-{i:032d}" for i in range(20)]},
+        tokens=480,
+        elapsed_ms=2.1,
+    )
+    asgi = {"type": "http", "method": "POST", "path": "/v1/chat/completions"}
+
+    def one_call() -> None:
+        context, token = begin(asgi)
+        observe_recall(metrics, log, scope, recall)
+        metrics.request_done("/v1/chat/completions", "POST", 200, context.memory_status, 0.003)
+        end(token)
+
+    number = 20_000
+    best = min(timeit.repeat(one_call, number=number, repeat=5)) / number
+    counter = min(
+        timeit.repeat(
+            lambda: metrics.request_done("/v1/models", "GET", 200, None, 0.001),
+            number=number,
+            repeat=5,
+        )
+    )
+    shutil.rmtree(folder, ignore_errors=True)
+    return {
+        "memory_call_us": round(best * 1e6, 2),
+        "request_counters_us": round(counter / number * 1e6, 2),
+    }
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="few requests per cell")
+    parser.add_argument("--skip-10k", action="store_true", help="no 10k-memory user")
+    parser.add_argument("--concurrency", default="1,16", help="comma-separated levels")
+    parser.add_argument("--modes", default="json,stream", help="json,stream")
+    parser.add_argument("--data-dir", type=Path, default=overhead.DEFAULT_DATA)
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    # The overhead benchmark's own sizing (requests per side, block size) for these levels.
+    sizing = overhead.parse_args(["--quick"] if args.quick else [])
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    scenarios = ["off", "mem-1k"] + ([] if args.skip_10k else ["mem-10k"])
+    users = {
+        u: n for u, n in overhead.USERS.items() if u in {overhead.SCENARIOS[s] for s in scenarios}
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="observability-"))
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {
+        **run_header("observability cost: injection log + metrics on vs off"),
+        "parameters": {
+            "concurrency": concurrencies,
+            "scenarios": scenarios,
+            "modes": args.modes.split(","),
+            "sides": {"direct": "proxy with observability off", "proxy": "proxy as it ships"},
+            "off_env": OFF,
+            "users": users,
+            "interleave": "ABBA blocks, as bench/overhead.py",
+        },
+        "seeding": {},
+        "cells": [],
+    }
+    children: list[overhead.Child] = []
+    with asyncio.Runner() as runner:
+        try:
+            upstream = overhead.start_upstream(workdir)
+            children.append(upstream)
+            upstream.wait_ready("/v1/models", 60)
+            seeder = overhead.start_proxy(workdir, upstream.url, args.data_dir)
+            seeder.wait_ready("/healthz", 300)
+            for user, target in users.items():
+                result["seeding"][user] = overhead.seed_user(seeder.url, user, target, runner.run)
+            seeder.stop()
+            copy = workdir / "data-off"
+            shutil.copytree(args.data_dir, copy)
+            (copy / "injections.sqlite3").unlink(missing_ok=True)
+            on = overhead.start_proxy(workdir, upstream.url, args.data_dir)
+            off = overhead.start_proxy(workdir, upstream.url, copy, OFF)
+            children += [on, off]
+            for proxy in (on, off):
+                proxy.wait_ready("/healthz", 300)
+                overhead.wait_for_preload(proxy.url, len(users), 300)
+            for scenario in scenarios:
+                for mode in args.modes.split(","):
+                    for concurrency in concurrencies:
+                        requests = overhead.requests_for(sizing, concurrency)
+                        cell = runner.run(
+                            overhead.run_cell(
+                                off.url,
+                                on.url,
+                                on.pid,
+                                scenario,
+                                mode == "stream",
+                                concurrency,
+                                requests,
+                                overhead.block_for(sizing, concurrency, requests),
+                                False,
+                            )
+                        )
+                        row = overhead.summarise(cell)
+                        result["cells"].append(row)
+                        overhead.print_table([row], header=len(result["cells"]) == 1, ttfb=False)
+            result["metrics_bytes"] = len(httpx.get(on.url + "/metrics", timeout=10).content)
+            logged = httpx.get(on.url + "/memories/injections", params={"limit": 1}, timeout=10)
+            result["injection_log_answered"] = logged.status_code == 200
+        finally:
+            for child in children:
+                child.stop()
+    result["in_process_us"] = in_process_us()
+    print(
+        "\nadded by observability (on minus off), p50 ms: "
+        + ", ".join(
+            f"{r['scenario']} {r['mode']} c={r['concurrency']}: {r['added_ms']['p50']}"
+            for r in result["cells"]
+        )
+    )
+    print(f"in process, per call: {result['in_process_us']}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"wrote {args.output}")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
