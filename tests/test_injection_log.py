@@ -5,6 +5,7 @@ cannot read leaves the proxy serving."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -45,6 +46,11 @@ def entry(proxy: Proxy, request_id: str) -> dict[str, Any]:
     return response.json()
 
 
+def all_ids(logged: dict[str, Any]) -> list[str]:
+    """The ids injected, every tier."""
+    return [memory_id for ids in logged["injected"].values() for memory_id in ids]
+
+
 def test_a_call_is_logged_with_the_memories_the_model_saw(
     proxy: Proxy, upstream: FakeUpstream
 ) -> None:
@@ -61,20 +67,24 @@ def test_a_call_is_logged_with_the_memories_the_model_saw(
     assert logged["model"] == "gpt-fake"
     assert (logged["user_id"], logged["session_id"], logged["agent_id"]) == ("lena", "s-1", "tutor")
     assert logged["status"] == "injected"
-    ids = logged["injected"]["relevant"]
+    ids = all_ids(logged)
     assert logged["count"] == len(ids) == int(response.headers["x-memory-count"])
     assert set(ids) <= set(stored.values()) and ids
+    assert set(logged["injected"]) <= {"profile", "recent", "session", "relevant"}
     # What the model saw, and what the log says it saw, are the same memories.
-    seen = upstream.last_chat().system_text()
+    seen = json.dumps(upstream.last_chat().json["messages"], ensure_ascii=False)
     for memory in logged["memories"]:
         assert memory["id"] in ids and memory["text"] in seen
     assert logged["missing"] == []
     assert 0 < logged["tokens"] <= proxy.settings.retrieval.token_budget
     assert logged["retrieval_ms"] > 0
     # ... and a memory's own page lists the call.
+    # ... and a memory's own page lists the call (newest first; the second tell() carried it
+    # too, as the user's most recent memory).
     cello = stored["I play the cello in an orchestra."]
     calls = proxy.http.get(f"/memories/{cello}/injections").json()["data"]
-    assert [c["request_id"] for c in calls] == [request_id]
+    assert calls[0]["request_id"] == request_id
+    assert all(cello in all_ids(c) for c in calls)
 
 
 def test_every_kind_of_call_with_a_user_is_logged_and_none_without(proxy: Proxy) -> None:
@@ -94,11 +104,20 @@ def test_every_kind_of_call_with_a_user_is_logged_and_none_without(proxy: Proxy)
     assert all(e["user_id"] == "omar" for e in everyone)
     # A deleted memory's calls stay findable; the call's detail says it is gone.
     first = next(rid for rid, status in statuses.items() if status == "injected")
-    (gone,) = entry(proxy, first)["injected"]["relevant"]
+    (gone,) = all_ids(entry(proxy, first))
     assert proxy.http.delete(f"/memories/{gone}").status_code == 200
     detail = entry(proxy, first)
     assert detail["missing"] == [gone] and detail["memories"] == []
     assert [c["request_id"] for c in proxy.http.get(f"/memories/{gone}/injections").json()["data"]]
+
+
+def test_a_resent_conversation_logs_what_it_carried(proxy: Proxy) -> None:
+    proxy.tell("ivo", "I play the cello in an orchestra.")
+    first = entry(proxy, ask(proxy, "ivo").headers["x-memory-request-id"])
+    again = entry(proxy, ask(proxy, "ivo").headers["x-memory-request-id"])  # the same request
+    assert first["status"] == again["status"] == "injected"
+    assert again["injected"] == {"carried": sorted(all_ids(first))}
+    assert again["count"] == first["count"] > 0
 
 
 def test_the_log_pages_newest_first(proxy: Proxy) -> None:

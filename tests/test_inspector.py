@@ -119,6 +119,15 @@ def test_the_inspector_shows_edits_and_erases_what_a_chat_stored(
     expect(page.locator("#memories tbody")).to_contain_text("乌龙茶")
     page.screenshot(path=shots / "memories.png")
 
+    # The profile as it would be injected, as GET /memories/profile says.
+    profile = api.get("/memories/profile", params={"user_id": USER}).json()
+    assert profile["injected"]
+    page.click("#tab-profile")
+    expect(page.locator("#profile-block")).to_have_text(profile["block"])
+    expect(page.locator("#profile-items li")).to_have_count(len(profile["data"]))
+    page.screenshot(path=shots / "profile.png")
+    page.click("#tab-memories")
+
     # Full-text filter, then semantic search.
     page.fill("#memory-filter", "lisbon")
     expect(page.locator("#memories tbody tr")).to_have_count(1)
@@ -139,7 +148,9 @@ def test_the_inspector_shows_edits_and_erases_what_a_chat_stored(
     row.locator("td.text").click()
     detail = page.locator("#memory-detail")
     expect(detail.locator(".history li")).to_have_count(len(events))
-    expect(detail.locator(".memory-calls li")).to_have_count(1)  # the question it answered
+    calls = api.get(f"/memories/{lisbon['id']}/injections").json()["data"]
+    assert request_id in {c["request_id"] for c in calls}  # the question it answered, at least
+    expect(detail.locator(".memory-calls li")).to_have_count(len(calls))
     page.screenshot(path=shots / "memory-detail.png", full_page=True)
 
     # Delete another, confirmed in the dialog: gone from the API.
@@ -156,7 +167,8 @@ def test_the_inspector_shows_edits_and_erases_what_a_chat_stored(
     logged = api.get(f"/memories/injections/{request_id}").json()
     expect(shown).to_have_count(logged["count"])
     ids = shown.evaluate_all("items => items.map(item => item.dataset.id)")
-    assert ids == logged["injected"]["relevant"] and lisbon["id"] in ids
+    by_tier = [memory_id for tier in logged["injected"].values() for memory_id in tier]
+    assert ids == by_tier and lisbon["id"] in ids
     # It saw the text as it was then; the page says what it is now.
     seen = page.locator(f'#injection-detail li[data-id="{lisbon["id"]}"]')
     expect(seen).to_contain_text(TOLD[0])

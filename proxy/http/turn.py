@@ -60,6 +60,9 @@ class Recall:
     # (conversation index -> block), so that the conversation keeps its prefix.
     earlier_blocks: Mapping[int, str] = field(default_factory=dict)
     injected: dict[str, list[str]] = field(default_factory=dict)  # memory ids by tier
+    # Ids earlier requests of this conversation injected, carried again in their places (for
+    # the injection log: the model sees them on this call too).
+    carried: frozenset[str] = frozenset()
     tokens: int = 0  # estimated tokens of the blocks this call adds
     elapsed_ms: float = 0.0  # time retrieval took
 
@@ -217,6 +220,7 @@ async def _recall(
         turn_index=turn_index,
         earlier_blocks={i: b for i, b in earlier.turn_blocks.items() if i < length},
         injected=_by_tier(recalled, shown),
+        carried=earlier.memory_ids,
         tokens=estimate_tokens(fresh_system or "") + estimate_tokens(turn_block or ""),
         elapsed_ms=elapsed,
     )
@@ -238,6 +242,7 @@ def _carried(known: Injected) -> Recall:
         count=len(known.memory_ids),
         system_block=known.system_block,
         earlier_blocks=dict(known.turn_blocks),
+        carried=known.memory_ids,
     )
 
 

@@ -35,6 +35,8 @@ class RecallLike(Protocol):
     def tokens(self) -> int: ...
     @property
     def elapsed_ms(self) -> float: ...
+    @property
+    def carried(self) -> frozenset[str]: ...
 
 
 class Metrics:
@@ -96,6 +98,8 @@ class Metrics:
     def recalled(self, result: RecallLike) -> None:
         if result.status not in ("injected", "none"):
             return  # no user, memory off or failed: nothing was searched
+        if result.carried and not result.injected and not result.elapsed_ms:
+            return  # a retry of the conversation's last request: its blocks again, no search
         self.retrieval_seconds.observe(result.elapsed_ms / 1000)
         self.injected_tokens.observe(result.tokens)
         for tier, ids in result.injected.items():

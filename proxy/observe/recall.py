@@ -13,7 +13,10 @@ from proxy.observe.context import current, new_request_id
 from proxy.observe.injections import InjectionLog
 from proxy.observe.metrics import Metrics, RecallLike
 
-__all__ = ["observe_recall"]
+__all__ = ["CARRIED", "observe_recall"]
+
+# The log's name for memories a conversation's earlier request injected and this one resends.
+CARRIED = "carried"
 
 
 def observe_recall(
@@ -29,6 +32,9 @@ def observe_recall(
         metrics.recalled(result)
     if injections is None or scope is None:
         return
+    injected = result.injected
+    if result.carried:  # what earlier requests of the conversation injected is seen again
+        injected = {**injected, CARRIED: sorted(result.carried)}
     injections.record(
         Injection(
             request_id=context.request_id if context is not None else new_request_id(),
@@ -39,7 +45,7 @@ def observe_recall(
             session_id=scope.session_id,
             agent_id=scope.agent_id,
             status=result.status,
-            injected=result.injected,
+            injected=injected,
             tokens=result.tokens,
             retrieval_ms=result.elapsed_ms,
         )

@@ -381,7 +381,8 @@ async function openCall(requestId) {
       ["memory", call.status], ["tokens", call.tokens], ["retrieval", `${call.retrieval_ms.toFixed(1)} ms`],
     ].flatMap(([name, value]) => [h("dt", {}, name), h("dd", {}, value)])),
     tiers.length ? tiers.map(([tier, ids]) => [
-      h("h3", {}, `${tier} (${ids.length})`),
+      h("h3", {}, tier === "carried"
+        ? `carried from earlier in this conversation (${ids.length})` : `${tier} (${ids.length})`),
       h("ul", { class: "plain injected" }, ids.map((id) => {
         const memory = byId.get(id);
         const earlier = then.get(id);
