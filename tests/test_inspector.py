@@ -173,6 +173,10 @@ def test_the_inspector_shows_edits_and_erases_what_a_chat_stored(
     seen = page.locator(f'#injection-detail li[data-id="{lisbon["id"]}"]')
     expect(seen).to_contain_text(TOLD[0])
     expect(seen.locator(".edited-since")).to_contain_text("Porto")
+    if peanuts["id"] in ids:  # deleted since: its history still says what the model saw
+        gone = page.locator(f'#injection-detail li[data-id="{peanuts["id"]}"]')
+        expect(gone).to_contain_text(TOLD[1])
+        expect(gone).to_contain_text("deleted or expired since")
     page.screenshot(path=shots / "injection-log.png", full_page=True)
 
     # Chinese renders with real glyphs: two different characters, drawn in the same spot, do

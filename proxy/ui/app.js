@@ -368,9 +368,13 @@ async function openCall(requestId) {
   selectTab("tab-injections");
   const byId = new Map(call.memories.map((m) => [m.id, m]));
   // A memory edited since the call: its text as it was then, from its history.
-  const then = new Map(await Promise.all(call.memories
-    .filter((m) => m.updated_at && m.updated_at > call.at)
-    .map(async (m) => [m.id, textAt(await api("GET", `/memories/${encodeURIComponent(m.id)}/history`), call.at)])));
+  // Deleted since: its history is kept (until the user is erased), and says what it was.
+  const changed = call.memories.filter((m) => m.updated_at && m.updated_at > call.at).map((m) => m.id);
+  const then = new Map(await Promise.all([...changed, ...call.missing].map(async (id) => {
+    const history = await api("GET", `/memories/${encodeURIComponent(id)}/history`)
+      .catch((error) => (error.status === 404 ? { data: [] } : Promise.reject(error)));
+    return [id, textAt(history, call.at)];
+  })));
   const tiers = Object.entries(call.injected);
   $("#injection-detail").replaceChildren(...[
     h("h3", {}, "What the model saw on this call"),
@@ -388,8 +392,9 @@ async function openCall(requestId) {
         const earlier = then.get(id);
         return memory
           ? h("li", { dataset: { id } }, earlier ?? memory.text,
-            then.has(id) ? h("small", { class: "edited-since" }, ` (edited since; now: “${memory.text}”)`) : null)
-          : h("li", { dataset: { id }, class: "gone" }, `deleted or expired since (${id})`);
+            then.get(id) ? h("small", { class: "edited-since" }, ` (edited since; now: “${memory.text}”)`) : null)
+          : h("li", { dataset: { id } }, earlier ?? "",
+            h("small", { class: "gone" }, earlier ? " (deleted or expired since)" : `deleted or expired since (${id})`));
       })),
     ]) : h("p", { class: "summary" }, "No memory was injected into this call."),
   ].flat(Infinity));
