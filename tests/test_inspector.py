@@ -132,10 +132,17 @@ def test_the_inspector_shows_edits_and_erases_what_a_chat_stored(
     page.fill("#memory-filter", "lisbon")
     expect(page.locator("#memories tbody tr")).to_have_count(1)
     page.fill("#memory-filter", "")
-    page.fill("#search-query", "food I cannot eat")
+    query = "Am I allergic to peanuts?"
+    found = api.post("/memories/search", json={"user_id": USER, "query": query, "k": 50})
+    ranked = [hit["id"] for hit in found.json()["data"]]
+    assert ranked and ranked[0] == peanuts["id"]
+    page.fill("#search-query", query)
     page.click("#search-form button[type=submit]")
-    expect(page.locator("#memories tbody tr").first).to_have_attribute("data-id", peanuts["id"])
+    rows = page.locator("#memories tbody tr")
+    expect(rows).to_have_count(len(ranked))
+    assert rows.evaluate_all("rs => rs.map(r => r.dataset.id)") == ranked  # as the API ranks
     page.click("#search-clear")
+    expect(rows).to_have_count(len(TOLD))
 
     # Edit: the API has the new text, and history the change.
     row.locator("button.edit").click()
