@@ -105,6 +105,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-10k", action="store_true", help="no 10k-memory user")
     parser.add_argument("--concurrency", default="1,16", help="comma-separated levels")
     parser.add_argument("--modes", default="json,stream", help="json,stream")
+    parser.add_argument("--requests-c1", type=int, help="requests per side at c=1 (default 400)")
+    parser.add_argument("--requests", type=int, help="requests per side at c>1 (default 2000)")
     parser.add_argument("--data-dir", type=Path, default=overhead.DEFAULT_DATA)
     parser.add_argument("--output", type=Path, default=RESULTS)
     return parser.parse_args(argv)
@@ -113,7 +115,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     # The overhead benchmark's own sizing (requests per side, block size) for these levels.
-    sizing = overhead.parse_args(["--quick"] if args.quick else [])
+    sizing = overhead.parse_args(
+        (["--quick"] if args.quick else [])
+        + (["--requests-c1", str(args.requests_c1)] if args.requests_c1 else [])
+        + (["--requests", str(args.requests)] if args.requests else [])
+    )
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     scenarios = ["off", "mem-1k"] + ([] if args.skip_10k else ["mem-10k"])
     users = {
@@ -159,6 +165,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                 for mode in args.modes.split(","):
                     for concurrency in concurrencies:
                         requests = overhead.requests_for(sizing, concurrency)
+                        cpu = {
+                            "on": overhead.proc_cpu_s(on.pid),
+                            "off": overhead.proc_cpu_s(off.pid),
+                        }
                         cell = runner.run(
                             overhead.run_cell(
                                 off.url,
@@ -173,6 +183,17 @@ def main(argv: Sequence[str] | None = None) -> None:
                             )
                         )
                         row = overhead.summarise(cell)
+                        # CPU per request of each whole process (the background writer of the
+                        # injection log included) over the cell: warm-up and measured requests.
+                        served = requests + max(2 * concurrency, 20)
+                        used = {
+                            "on": overhead.proc_cpu_s(on.pid) - cpu["on"],
+                            "off": overhead.proc_cpu_s(off.pid) - cpu["off"],
+                        }
+                        row["process_cpu_ms_per_request"] = {
+                            side: round(seconds * 1000 / served, 3)
+                            for side, seconds in used.items()
+                        } | {"added": round((used["on"] - used["off"]) * 1000 / served, 3)}
                         result["cells"].append(row)
                         overhead.print_table([row], header=len(result["cells"]) == 1, ttfb=False)
             result["metrics_bytes"] = len(httpx.get(on.url + "/metrics", timeout=10).content)
@@ -182,13 +203,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             for child in children:
                 child.stop()
     result["in_process_us"] = in_process_us()
-    print(
-        "\nadded by observability (on minus off), p50 ms: "
-        + ", ".join(
-            f"{r['scenario']} {r['mode']} c={r['concurrency']}: {r['added_ms']['p50']}"
-            for r in result["cells"]
+    print("\nadded by observability (on minus off): p50 latency ms, process CPU ms per request")
+    for r in result["cells"]:
+        print(
+            f"  {r['scenario']:<8} {r['mode']:<6} c={r['concurrency']:<3} "
+            f"{r['added_ms']['p50']:>8} ms  {r['process_cpu_ms_per_request']['added']:>7} ms CPU"
         )
-    )
     print(f"in process, per call: {result['in_process_us']}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
