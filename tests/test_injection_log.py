@@ -120,6 +120,41 @@ def test_a_resent_conversation_logs_what_it_carried(proxy: Proxy) -> None:
     assert again["count"] == first["count"] > 0
 
 
+def test_every_memory_route_is_logged_under_its_own_route(proxy: Proxy) -> None:
+    """Routes that recall through proxy/http/turn.py get the log for free, the base URL that
+    carries the user too; the route is the API's, never a path with the user in it."""
+    proxy.tell("noa", "I live in Lisbon.")
+    calls = {
+        "/v1/chat/completions": proxy.http.post(
+            "/u/noa/v1/chat/completions",
+            json={"model": "gpt-fake", "messages": [{"role": "user", "content": "Where?"}]},
+        ),
+        "/v1/responses": proxy.http.post(
+            "/v1/responses",
+            json={"model": "gpt-fake", "input": "Where do I live?"},
+            headers={"x-user-id": "noa"},
+        ),
+        "/v1/messages": proxy.http.post(
+            "/u/noa/v1/messages",
+            json={
+                "model": "claude-fake",
+                "max_tokens": 10,
+                "messages": [{"role": "user", "content": "Where do I live?"}],
+            },
+            headers={"x-api-key": "sk-ant", "anthropic-version": "2023-06-01"},
+        ),
+    }
+    for route, response in calls.items():
+        assert response.status_code == 200, response.text
+        logged = entry(proxy, response.headers["x-memory-request-id"])
+        assert (logged["route"], logged["user_id"]) == (route, "noa")
+        assert logged["status"] == response.headers["x-memory-status"] == "injected"
+    models = {e["route"]: e["model"] for e in injections(proxy, user_id="noa")["data"]}
+    assert models["/v1/messages"] == "claude-fake" and models["/v1/responses"] == "gpt-fake"
+    text = proxy.http.get("/metrics").text
+    assert 'route="/v1/messages"' in text and "noa" not in text and "unmatched" not in text
+
+
 def test_the_log_pages_newest_first(proxy: Proxy) -> None:
     ids = [ask(proxy, "pia", f"question {i}").headers["x-memory-request-id"] for i in range(7)]
     seen: list[str] = []
