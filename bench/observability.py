@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import itertools
 import shutil
 import sys
 import tempfile
@@ -27,16 +27,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
+
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench import harness, overhead
+from testbed.processes import Child, ProxyProcess, upstream_process
 
-from bench import overhead  # noqa: E402
-from bench.report import run_header  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results" / "observability.json"
+RESULTS = harness.RESULTS / "observability.json"
 OFF = {
     "MEMORY_PROXY_OBSERVABILITY__INJECTION_LOG": "false",
     "MEMORY_PROXY_OBSERVABILITY__METRICS": "false",
@@ -112,6 +110,46 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def measure(
+    runner: asyncio.Runner,
+    on: ProxyProcess,
+    off: ProxyProcess,
+    sizing: argparse.Namespace,
+    scenario: str,
+    mode: str,
+    concurrency: int,
+) -> dict[str, Any]:
+    """One cell: the proxy with observability off is the "direct" side of bench/overhead.py's
+    interleaved cell, the proxy as it ships the other."""
+    requests = overhead.requests_for(sizing, concurrency)
+    cpu = {"on": harness.proc_cpu_s(on.pid), "off": harness.proc_cpu_s(off.pid)}
+    cell = runner.run(
+        overhead.run_cell(
+            off.url,
+            on,
+            "chat",
+            scenario,
+            mode == "stream",
+            concurrency,
+            requests,
+            overhead.block_for(sizing, concurrency, requests),
+            False,
+        )
+    )
+    row = overhead.summarise(cell, None)
+    # CPU per request of each whole process (the injection log's background writes included)
+    # over the cell: its warm-up and measured requests.
+    served = requests + max(2 * concurrency, 20)
+    used = {
+        "on": harness.proc_cpu_s(on.pid) - cpu["on"],
+        "off": harness.proc_cpu_s(off.pid) - cpu["off"],
+    }
+    row["process_cpu_ms_per_request"] = {
+        side: round(seconds * 1000 / served, 3) for side, seconds in used.items()
+    } | {"added": round((used["on"] - used["off"]) * 1000 / served, 3)}
+    return row
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     # The overhead benchmark's own sizing (requests per side, block size) for these levels.
@@ -121,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         + (["--requests", str(args.requests)] if args.requests else [])
     )
     concurrencies = [int(c) for c in args.concurrency.split(",")]
+    modes = args.modes.split(",")
     scenarios = ["off", "mem-1k"] + ([] if args.skip_10k else ["mem-10k"])
     users = {
         u: n for u, n in overhead.USERS.items() if u in {overhead.SCENARIOS[s] for s in scenarios}
@@ -128,11 +167,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="observability-"))
     args.data_dir.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {
-        **run_header("observability cost: injection log + metrics on vs off"),
+        **harness.run_header("observability cost: injection log + metrics on vs off"),
         "parameters": {
             "concurrency": concurrencies,
             "scenarios": scenarios,
-            "modes": args.modes.split(","),
+            "modes": modes,
+            "requests": {c: overhead.requests_for(sizing, c) for c in concurrencies},
             "sides": {"direct": "proxy with observability off", "proxy": "proxy as it ships"},
             "off_env": OFF,
             "users": users,
@@ -141,67 +181,36 @@ def main(argv: Sequence[str] | None = None) -> None:
         "seeding": {},
         "cells": [],
     }
-    children: list[overhead.Child] = []
-    with asyncio.Runner() as runner:
-        try:
-            upstream = overhead.start_upstream(workdir)
-            children.append(upstream)
-            upstream.wait_ready("/v1/models", 60)
-            seeder = overhead.start_proxy(workdir, upstream.url, args.data_dir)
-            seeder.wait_ready("/healthz", 300)
-            for user, target in users.items():
-                result["seeding"][user] = overhead.seed_user(seeder.url, user, target, runner.run)
-            seeder.stop()
+    children: list[Child] = []
+    upstream = upstream_process(workdir / "upstream.log", overhead.ANSWER).wait_ready(60)
+    children.append(upstream)
+    try:
+        with asyncio.Runner(loop_factory=harness.loop_factory()) as runner:
+            seeder = overhead.start_proxy(workdir, upstream, args.data_dir)
+            try:
+                for user, target in users.items():
+                    result["seeding"][user] = overhead.seed_user(seeder.url, user, target, runner)
+            finally:
+                seeder.stop()
             copy = workdir / "data-off"
             shutil.copytree(args.data_dir, copy)
             (copy / "injections.sqlite3").unlink(missing_ok=True)
-            on = overhead.start_proxy(workdir, upstream.url, args.data_dir)
-            off = overhead.start_proxy(workdir, upstream.url, copy, OFF)
-            children += [on, off]
+            on = overhead.start_proxy(workdir, upstream, args.data_dir)
+            children.append(on)
+            off = overhead.start_proxy(workdir, upstream, copy, OFF)
+            children.append(off)
             for proxy in (on, off):
-                proxy.wait_ready("/healthz", 300)
-                overhead.wait_for_preload(proxy.url, len(users), 300)
-            for scenario in scenarios:
-                for mode in args.modes.split(","):
-                    for concurrency in concurrencies:
-                        requests = overhead.requests_for(sizing, concurrency)
-                        cpu = {
-                            "on": overhead.proc_cpu_s(on.pid),
-                            "off": overhead.proc_cpu_s(off.pid),
-                        }
-                        cell = runner.run(
-                            overhead.run_cell(
-                                off.url,
-                                on.url,
-                                on.pid,
-                                scenario,
-                                mode == "stream",
-                                concurrency,
-                                requests,
-                                overhead.block_for(sizing, concurrency, requests),
-                                False,
-                            )
-                        )
-                        row = overhead.summarise(cell)
-                        # CPU per request of each whole process (the background writer of the
-                        # injection log included) over the cell: warm-up and measured requests.
-                        served = requests + max(2 * concurrency, 20)
-                        used = {
-                            "on": overhead.proc_cpu_s(on.pid) - cpu["on"],
-                            "off": overhead.proc_cpu_s(off.pid) - cpu["off"],
-                        }
-                        row["process_cpu_ms_per_request"] = {
-                            side: round(seconds * 1000 / served, 3)
-                            for side, seconds in used.items()
-                        } | {"added": round((used["on"] - used["off"]) * 1000 / served, 3)}
-                        result["cells"].append(row)
-                        overhead.print_table([row], header=len(result["cells"]) == 1, ttfb=False)
+                overhead.wait_for_preload(proxy, len(users), 300)
+            for scenario, mode, concurrency in itertools.product(scenarios, modes, concurrencies):
+                row = measure(runner, on, off, sizing, scenario, mode, concurrency)
+                overhead.print_table([row], header=not result["cells"], ttfb=False)
+                result["cells"].append(row)
             result["metrics_bytes"] = len(httpx.get(on.url + "/metrics", timeout=10).content)
-            logged = httpx.get(on.url + "/memories/injections", params={"limit": 1}, timeout=10)
+            logged = on.http.get("/memories/injections", params={"limit": 1})
             result["injection_log_answered"] = logged.status_code == 200
-        finally:
-            for child in children:
-                child.stop()
+    finally:
+        for child in children:
+            child.stop()
     result["in_process_us"] = in_process_us()
     print("\nadded by observability (on minus off): p50 latency ms, process CPU ms per request")
     for r in result["cells"]:
@@ -210,9 +219,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{r['added_ms']['p50']:>8} ms  {r['process_cpu_ms_per_request']['added']:>7} ms CPU"
         )
     print(f"in process, per call: {result['in_process_us']}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(f"wrote {args.output}")
+    harness.write_results(args.output, result)
     shutil.rmtree(workdir, ignore_errors=True)
 
 

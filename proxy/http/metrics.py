@@ -19,6 +19,8 @@ router = APIRouter()
 async def prometheus_metrics(services: ServicesDep) -> Response:
     if services.metrics is None:
         raise NotFound("metrics are off (observability.metrics)", code="metrics_off")
-    # In a thread: the scrape reads the outbox counts from SQLite.
+    if services.writer is not None:
+        services.metrics.backlog = await services.writer.backlog()
+    # In a thread: the process collector reads /proc, and the text is built in pure Python.
     body = await asyncio.to_thread(generate_latest, services.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -16,16 +16,13 @@ from fastapi import APIRouter
 from starlette.responses import RedirectResponse, Response
 
 from proxy.core.errors import NotFound
+from proxy.ui import FILES
 
 __all__ = ["CONTENT_SECURITY_POLICY", "router"]
 
 router = APIRouter(include_in_schema=False)
 
-ASSETS = {
-    "index.html": "text/html; charset=utf-8",
-    "app.js": "text/javascript; charset=utf-8",
-    "app.css": "text/css; charset=utf-8",
-}
+ASSETS = FILES
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "

@@ -72,7 +72,8 @@ class ServicesCollector(Collector):
             "turns in the outbox by state: pending (not yet stored), failed (parked)",
             labels=["state"],
         )
-        for state, count in sorted(writer.backlog().items()):
+        counts = self._services.metrics.backlog if self._services.metrics is not None else {}
+        for state, count in sorted(counts.items()):
             backlog.add_metric([state], count)
         yield backlog
         writes = CounterMetricFamily(

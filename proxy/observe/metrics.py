@@ -76,6 +76,8 @@ class Metrics:
             ["tier"],
             registry=self.registry,
         )
+        # The outbox's counts by state, read (off the loop) by /metrics just before a scrape.
+        self.backlog: dict[str, int] = {}
         # Children by label values: `labels()` takes a lock and builds a key on every call.
         self._requests: dict[tuple[str, str, str, str], Counter] = {}
         self._durations: dict[str, Histogram] = {}

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from proxy.core.errors import MemoryUnavailable
 from proxy.memory.storage.sqlite import Migration, open_wal, truncate_wal
@@ -207,7 +208,7 @@ class InjectionStore:
         return [_entry(row) for row in rows]
 
 
-def _entry(row: tuple) -> Injection:
+def _entry(row: tuple[Any, ...]) -> Injection:
     seq, request_id, at, route, model, user, session, agent, status, injected, tokens, ms = row
     return Injection(
         request_id=request_id,
