@@ -12,6 +12,8 @@ from starlette.responses import Response
 from proxy.core.errors import NotFound
 from proxy.deps import ServicesDep
 
+__all__ = ["prometheus_metrics", "router"]
+
 router = APIRouter()
 
 
