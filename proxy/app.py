@@ -27,7 +27,8 @@ from proxy.core.errors import (
 )
 from proxy.core.routing import CallTarget, RouteTable
 from proxy.deps import Services
-from proxy.http import chat, health, messages, models, passthrough, responses
+from proxy.http import chat, health, messages, models, passthrough, responses, ui
+from proxy.http import metrics as metrics_route
 from proxy.http.auth import warn_if_open
 from proxy.http.base_url import UserBaseUrl
 from proxy.http.guard import RequestGuard
@@ -40,11 +41,16 @@ from proxy.memory.recall.retrieval import SelectionParams, multilingual_selectio
 from proxy.memory.service import MemoryService
 from proxy.memory.storage.chroma import ChromaStore
 from proxy.memory.storage.history import History
+from proxy.memory.storage.injections import InjectionStore
 from proxy.memory.storage.migrations import ROW_FORMAT, migrate
 from proxy.memory.write.outbox import Outbox
 from proxy.memory.write.pipeline import ExtractionStats, llm_processor, offline_processor
 from proxy.memory.write.writer import ProcessTurn, WriteBack
 from proxy.memtrim import release_free_memory
+from proxy.observe.collector import ServicesCollector
+from proxy.observe.injections import InjectionLog
+from proxy.observe.metrics import Metrics
+from proxy.observe.middleware import ObserveMiddleware
 from proxy.providers.setup import (
     embedding_target,
     extraction_target,
@@ -116,9 +122,28 @@ def build_mcp(settings: Settings, services: Services) -> McpEndpoint:
     return McpEndpoint(settings, lambda: services.memory)
 
 
+async def open_injection_log(settings: Settings) -> InjectionLog | None:
+    """The injection log, or None when it is off or its database cannot be opened (calls go
+    on without it)."""
+    config = settings.observability
+    if not config.injection_log:
+        return None
+    try:
+        store = await asyncio.to_thread(InjectionStore, settings.data_dir / "injections.sqlite3")
+    except (MemoryUnavailable, OSError) as exc:
+        log.error("the injection log is unavailable, serving without it: %s", exc)
+        return None
+    injections = InjectionLog(
+        store, days=config.injection_log_days, max_rows=config.injection_log_max_rows
+    )
+    injections.start()
+    return injections
+
+
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     """Build the app. `embedder` lets a caller share one loaded model between apps."""
     mcp_route = McpRoute(settings.mcp_enabled)
+    metrics = Metrics() if settings.observability.metrics else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -144,7 +169,11 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             memory=None,
             writer=None,
             routes=routes,
+            metrics=metrics,
         )
+        if metrics is not None:
+            metrics.registry.register(ServicesCollector(services))
+        services.injections = await open_injection_log(settings)
         if needs_litellm(settings):  # no route, no LLM extraction: litellm is never imported
             services.litellm_ready = asyncio.ensure_future(
                 asyncio.to_thread(warm_up, settings, extraction)
@@ -199,6 +228,8 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
                 memory.history.close()
             if outbox is not None:
                 outbox.close()
+            if services.injections is not None:
+                await services.injections.stop()
             await session.close()
 
     app = FastAPI(
@@ -208,6 +239,8 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(health.router)
+    app.include_router(metrics_route.router)
+    app.include_router(ui.router)
     app.include_router(memories.router)
     app.include_router(chat.router)
     app.include_router(responses.router)
@@ -219,6 +252,10 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     # connection: before any route, looking at headers only; inside UserBaseUrl, so it sees the
     # /v1/... path a /u/{user_id}/v1/... request is served as.
     app.add_middleware(RequestGuard, settings=settings)
+    # Every request gets its id (and is counted) before admission can refuse it or anything
+    # can log. Inside UserBaseUrl too: that one hands on a new scope, and the matched route
+    # (the metrics' label, the injection log's route) is written into the scope seen here.
+    app.add_middleware(ObserveMiddleware, metrics=metrics)
     app.add_middleware(UserBaseUrl)  # /u/{user_id}/v1/... is /v1/... for that user
     app.add_exception_handler(ProxyError, _proxy_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -5,7 +5,6 @@ proxy remembers (proxy/admin/cli.py); `memory-proxy eval` to measure what memory
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 from collections.abc import Sequence
 
@@ -36,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--chroma-url", help="use a Chroma server instead of the embedded store")
     serve.add_argument("--config", dest="config_file", help="YAML configuration file")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-format", choices=["text", "json"], help="default text")
     admin_cli.register(commands)
     eval_cli.register(commands)
     mcp_cli.register(commands)
@@ -47,18 +47,21 @@ def serve(args: argparse.Namespace) -> None:
 
     from proxy.app import create_app
     from proxy.http.server import limited_protocol
+    from proxy.observe.logs import configure_logging
     from proxy.settings import load_settings
 
     flags = {k: v for k, v in vars(args).items() if k != "command"}
     settings = load_settings(**flags)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # Our handler formats every line (text or JSON, with the request id); the proxy writes
+        # its own line per request (proxy/observe/middleware.py) instead of uvicorn's.
+        log_config=None,
+        access_log=False,
         # The peer address decides who may use /memories/* without a key (proxy/auth.py): never
         # let X-Forwarded-For rewrite it (uvicorn would for 127.0.0.1 or FORWARDED_ALLOW_IPS).
         proxy_headers=False,

@@ -16,6 +16,8 @@ from proxy.memory.recall.compose import Budgets
 from proxy.memory.service import MemoryService, RecallPlan
 from proxy.memory.write.pipeline import ExtractionStats
 from proxy.memory.write.writer import WriteBack
+from proxy.observe.injections import InjectionLog
+from proxy.observe.metrics import Metrics
 from proxy.settings import RouteSettings, Settings
 from proxy.upstream import Upstream
 
@@ -53,6 +55,8 @@ class Services:
     # litellm imported in the background at start (when routes or LLM extraction need it); a
     # routed call waits for it here instead of blocking the event loop on the import.
     litellm_ready: asyncio.Future[None] | None = None
+    metrics: Metrics | None = None  # None: observability.metrics is off
+    injections: InjectionLog | None = None  # None: off, or its database could not be opened
     recall_plan: RecallPlan = field(init=False)
     conversations: ConversationBlocks = field(init=False)
 

@@ -259,6 +259,21 @@ class AuthSettings(BaseModel):
     )
 
 
+class ObservabilitySettings(BaseModel):
+    metrics: bool = Field(True, description="serve Prometheus metrics at /metrics")
+    injection_log: bool = Field(
+        True,
+        description="record, per call with a user, which memories were injected (ids, tokens, "
+        "retrieval time; no memory text) in injections.sqlite3 in data_dir",
+    )
+    injection_log_days: float = Field(
+        7.0, gt=0, description="injection log entries older than this are deleted"
+    )
+    injection_log_max_rows: int = Field(
+        100_000, ge=1, description="most injection log entries kept (the oldest go first)"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -331,6 +346,9 @@ class Settings(BaseSettings):
     )
     config_file: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="json: one JSON object per line (for log collectors)"
+    )
     retrieval: RetrievalSettings = RetrievalSettings()
     inject: InjectSettings = InjectSettings()
     write: WriteSettings = WriteSettings()
@@ -341,6 +359,7 @@ class Settings(BaseSettings):
         description="models served through litellm (Anthropic, Gemini, Bedrock, Ollama, ...); "
         "a model no route matches goes to upstream_url unchanged",
     )
+    observability: ObservabilitySettings = ObservabilitySettings()
 
     @field_validator("upstream_url", "anthropic_upstream_url")
     @classmethod

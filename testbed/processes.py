@@ -27,7 +27,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve_command(port: int, upstream_url: str, data_dir: Path) -> list[str]:
+def serve_command(
+    port: int, upstream_url: str, data_dir: Path, log_level: str = "warning"
+) -> list[str]:
     script = Path(sys.executable).with_name("memory-proxy")
     head = [str(script)] if script.exists() else [sys.executable, "-m", "proxy"]
     return [
@@ -42,7 +44,7 @@ def serve_command(port: int, upstream_url: str, data_dir: Path) -> list[str]:
         "--data-dir",
         str(data_dir),
         "--log-level",
-        "warning",
+        log_level,
     ]
 
 
@@ -136,9 +138,10 @@ class ProxyProcess(Child):
         data_dir: Path,
         log_path: Path,
         env: dict[str, str] | None = None,
+        log_level: str = "warning",
     ) -> None:
         port = free_port()
-        command = serve_command(port, upstream_url, data_dir)
+        command = serve_command(port, upstream_url, data_dir, log_level)
         env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", **(env or {})}
         super().__init__("proxy", command, port, "/healthz", log_path, env)
         self.http = httpx.Client(base_url=self.url, timeout=30, trust_env=False)

@@ -26,6 +26,8 @@ from proxy.core.scope import RequestScope
 from proxy.core.tokens import estimate_tokens
 from proxy.deps import Services
 from proxy.memory.recall.compose import Recalled
+from proxy.observe.context import note_model
+from proxy.observe.recall import observe_recall
 
 __all__ = [
     "Recall",
@@ -58,6 +60,9 @@ class Recall:
     # (conversation index -> block), so that the conversation keeps its prefix.
     earlier_blocks: Mapping[int, str] = field(default_factory=dict)
     injected: dict[str, list[str]] = field(default_factory=dict)  # memory ids by tier
+    # Ids earlier requests of this conversation injected, carried again in their places (for
+    # the injection log: the model sees them on this call too).
+    carried: frozenset[str] = frozenset()
     tokens: int = 0  # estimated tokens of the blocks this call adds
     elapsed_ms: float = 0.0  # time retrieval took
 
@@ -102,6 +107,7 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest("the request body is nested too deeply", code="invalid_json") from None
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object", code="invalid_json")
+    note_model(body.get("model"))  # for the injection log
     return body
 
 
@@ -130,7 +136,23 @@ async def recall(
     turn's block (for the last user message) holds only what is new. Without a conversation,
     `carries_turn` says whether the route can put a turn block on the user's new input (the
     Responses API with `previous_response_id`: the server keeps the history); else everything
-    goes into the system block."""
+    goes into the system block.
+
+    What memory did is counted in the metrics and, for a call with a user, written to the
+    injection log (off the request path)."""
+    result = await _recall(services, request_scope, query, conversation, carries_turn=carries_turn)
+    observe_recall(services.metrics, services.injections, request_scope.scope, result)
+    return result
+
+
+async def _recall(
+    services: Services,
+    request_scope: RequestScope,
+    query: str,
+    conversation: Sequence[dict[str, Any]] | None,
+    *,
+    carries_turn: bool,
+) -> Recall:
     scope = request_scope.scope
     if scope is None:
         return Recall("no-user")
@@ -198,6 +220,7 @@ async def recall(
         turn_index=turn_index,
         earlier_blocks={i: b for i, b in earlier.turn_blocks.items() if i < length},
         injected=_by_tier(recalled, shown),
+        carried=earlier.memory_ids,
         tokens=estimate_tokens(fresh_system or "") + estimate_tokens(turn_block or ""),
         elapsed_ms=elapsed,
     )
@@ -219,6 +242,7 @@ def _carried(known: Injected) -> Recall:
         count=len(known.memory_ids),
         system_block=known.system_block,
         earlier_blocks=dict(known.turn_blocks),
+        carried=known.memory_ids,
     )
 
 

@@ -1,3 +1,3 @@
 """The memory management API (/memories...): routes, bodies, export/import, paging."""
 
-__all__ = ["access", "paging", "routes", "schemas", "transfer"]
+__all__ = ["access", "injections", "paging", "routes", "schemas", "transfer"]

@@ -16,7 +16,7 @@ from proxy.core.records import Memory, Tier
 from proxy.core.tokens import estimate_tokens
 from proxy.deps import Services, ServicesDep
 from proxy.http.auth import require_admin
-from proxy.http.memories import transfer
+from proxy.http.memories import injections, transfer
 from proxy.http.memories.access import (
     blocking,
     flush_writes,
@@ -50,6 +50,7 @@ __all__ = ["StoreUnavailable", "router"]
 router = APIRouter(prefix="/memories", tags=["memories"], dependencies=[Depends(require_admin)])
 # Fixed paths (/export, /import, /stats, ...) come before /{memory_id}, which would match them.
 router.include_router(transfer.router)
+router.include_router(injections.router)
 
 UserId = Annotated[str, Query(description="whose memories")]
 SessionId = Annotated[str | None, Query(description="narrow to this session")]
@@ -86,8 +87,9 @@ async def list_memories(
 async def erase_memories(
     services: ServicesDep, user_id: UserId, session_id: SessionId = None
 ) -> Erased:
-    """Delete every memory of a user (and their history), or of one session of a user. Writes
-    accepted before this call are stored first, so none of them comes back afterwards. With
+    """Delete every memory of a user (with their history and injection log), or of one session
+    of a user. Writes accepted before this call are stored first, so none of them comes back
+    afterwards. With
     `write.compact_on_erase` (the default) the text also leaves the embedded store's files and
     the outbox before this returns (README: what an erase removes)."""
     scope = scope_of(user_id, session_id)
@@ -97,6 +99,8 @@ async def erase_memories(
     count = await blocking(services, lambda m: m.erase_blocking(scope, compact=compact))
     if services.writer is not None:
         await services.writer.erase_user(scope.user_id, scope.session_id)
+    if services.injections is not None:  # what was injected into their calls goes too
+        await services.injections.erase(scope.user_id, scope.session_id)
     return Erased(user_id=scope.user_id, session_id=scope.session_id, deleted=count)
 
 
@@ -238,6 +242,9 @@ async def memory_history(services: ServicesDep, memory_id: str) -> HistoryList:
     if not events and await blocking(services, lambda m: m.get_blocking(memory_id)) is None:
         raise NotFound(f"no memory with id {memory_id!r}", param="memory_id")
     return HistoryList(data=[EventOut.of(e) for e in events])
+
+
+router.include_router(injections.memory_router)
 
 
 async def _existing(services: Services, memory_id: str) -> Memory:
