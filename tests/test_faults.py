@@ -329,7 +329,8 @@ def _down_then_back(
     break_store()
     assert _chat(proxy, user, "What is my kite named, Alpha?") in statuses
     _chat(proxy, user, "I keep a lantern named Gamma in the shed.")
-    wait_until(lambda: _writes(proxy)["store_outages"] > outages)  # waits in the outbox
+    # Waits in the outbox (a loaded CI machine can take a while to get there).
+    wait_until(lambda: _writes(proxy)["store_outages"] > outages, timeout=30)
     response = proxy.http.post("/memories/flush", params={"timeout": 0.5})
     assert response.status_code == 503 and response.json()["error"]["code"] == "flush_timeout"
     assert proxy.health()["memory"]["backlog"]["pending"] >= 1
