@@ -212,7 +212,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         min_similarity=args.min_similarity,
         timeout_ms=args.timeout_ms,
         candidates=args.candidates,
-        profile_budget=round(defaults.profile_budget * share),
+        profile_budget=(
+            round(defaults.profile_budget * share)
+            if args.profile_budget is None
+            else args.profile_budget
+        ),
         session_budget=round(defaults.session_budget * share),
         recent_budget=round(defaults.recent_budget * share),
     )
@@ -220,7 +224,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     header = harness.run_header("memory recall on LoCoMo (docs/bench.md §1)")
     with (
         tempfile.TemporaryDirectory(prefix="locomo-") as tmp,
-        harness.proxy_in_thread(upstream, Path(tmp), retrieval=retrieval) as running,
+        harness.proxy_in_thread(
+            upstream, Path(tmp), retrieval=retrieval, inject={"placement": args.placement}
+        ) as running,
     ):
         async with httpx.AsyncClient(base_url=running.url, timeout=900) as client:
             result = await measure(args, client, upstream, convs)
@@ -228,7 +234,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         **header,
         "data": str(args.data),
         "proxy_code_sha256": digest,
-        "settings": retrieval.model_dump(),
+        "settings": {**retrieval.model_dump(), "placement": args.placement},
         "budget_total": retrieval.token_budget * 2,
         "conversations": len(convs),
         "questions_skipped_no_evidence": skipped,
@@ -283,7 +289,12 @@ async def measure(
                 )
             order = interleave(*per_user)
             evidence = set(q.evidence)
-            row: dict[str, Any] = {"category": q.category, "tokens": tokens, "n": len(order)}
+            row: dict[str, Any] = {
+                "category": q.category,
+                "conversation": conv.sample_id,
+                "tokens": tokens,
+                "n": len(order),
+            }
             for k in args.ks:
                 found = evidence & set().union(*order[:k])
                 row[f"@{k}"] = len(found) / len(evidence)
@@ -312,6 +323,10 @@ async def measure(
     return {
         "questions": len(rows),
         "recall": {name: summary(group, args.ks) for name, group in groups.items()},
+        "per_conversation": {
+            sid: round(mean([r["budget"] for r in rows if r["conversation"] == sid]), 3)
+            for sid in dict.fromkeys(r["conversation"] for r in rows)
+        },
         "tokens": {"mean": mean(tokens), "p95": float(np.percentile(tokens, 95)) if rows else 0.0},
         "memories_injected_per_question": mean(col(rows, "n")),
         "store": {
@@ -412,6 +427,10 @@ def main() -> None:
         "--candidates", type=int, default=defaults.candidates, help="per retriever, per user"
     )
     parser.add_argument("--timeout-ms", type=float, default=defaults.timeout_ms)
+    parser.add_argument(
+        "--profile-budget", type=int, default=None, help="per user (default: scaled)"
+    )
+    parser.add_argument("--placement", choices=["system", "cache-aware"], default="cache-aware")
     parser.add_argument("--ks", default="5,10,20", help="prefixes of the injected list to score")
     parser.add_argument("--concurrency", type=int, default=4, help="conversations replayed at once")
     parser.add_argument("--examples", type=int, default=20, help="never-stored turns to keep")

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from proxy.core.conversations import ConversationBlocks
-from proxy.core.inject import overhead
+from proxy.core.inject import frame_costs
 from proxy.core.routing import RouteTable
 from proxy.memory.recall.compose import Budgets
 from proxy.memory.service import MemoryService, RecallPlan
@@ -25,14 +25,18 @@ __all__ = ["Services", "ServicesDep", "get_services", "recall_plan"]
 
 
 def recall_plan(settings: Settings) -> RecallPlan:
-    """How a block is filled, from the settings (the headers' cost taken off the budget)."""
+    """How a block is filled, from the settings (each block's frame costed once it holds a line)."""
     retrieval = settings.retrieval
+    profile_frame, dated_frame, beside = frame_costs(settings.inject.placement)
     return RecallPlan(
         budgets=Budgets(
-            total=max(0, retrieval.token_budget - overhead(settings.inject.placement)),
+            total=retrieval.token_budget,
             profile=retrieval.profile_budget,
             session=retrieval.session_budget,
             recent=retrieval.recent_budget,
+            profile_frame=profile_frame,
+            dated_frame=dated_frame,
+            dated_frame_after_profile=beside,
         ),
         recent_items=retrieval.recent_items,
         recent_window=timedelta(hours=retrieval.recent_hours),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from proxy.core.inject import line_cost
@@ -108,11 +109,12 @@ def test_a_profile_that_fits_is_injected_whole_whatever_the_question() -> None:
 
 
 def test_a_profile_over_its_share_keeps_the_relevant_and_the_similar_items() -> None:
+    # 8 lines of ~16 tokens in a share of 100: over it, but under twice it.
     profile = [
         (stored(f"I prefer colour scheme number {i} for my apps.", id=f"p{i}"), i / 100)
-        for i in range(60)
+        for i in range(8)
     ]
-    relevant = profile[3][0]
+    relevant = profile[1][0]
     chosen = compose(
         profile=profile,
         session=[],
@@ -122,10 +124,46 @@ def test_a_profile_over_its_share_keeps_the_relevant_and_the_similar_items() -> 
         cost=line_cost,
     )
     ids = [m.id for m in chosen.profile]
-    assert "p3" in ids and "p59" in ids and "p0" not in ids  # relevant first, then most similar
+    assert "p1" in ids and "p7" in ids and "p0" not in ids  # relevant first, then most similar
     assert sum(line_cost(m, True) for m in chosen.profile) <= 100
     assert ids == sorted(ids, key=lambda i: int(i[1:]))  # shown in a stable order
     assert chosen.relevant == []  # no memory twice
+
+
+def test_a_profile_far_over_its_share_keeps_its_core_and_ranks_the_rest_as_relevant() -> None:
+    likes = [
+        (stored(f"I love painting landscape number {i}.", id=f"p{i}"), i / 100) for i in range(60)
+    ]
+    allergy = stored("I'm allergic to peanuts.", kind="constraint", id="allergy")
+    lives = replace(stored("I live in Lisbon.", id="home"), attribute="residence")
+    profile = [*likes, (allergy, 0.0), (lives, 0.0)]
+    relevant = likes[3][0]
+    chosen = compose(
+        profile=profile,
+        session=[],
+        recent=[],
+        hits=[_hit(relevant)],
+        budgets=Budgets(total=300, profile=100, session=50, recent=50),
+        cost=line_cost,
+    )
+    # The core reaches every request; of the likes, only what retrieval found, as relevant.
+    assert [m.id for m in chosen.profile] == ["allergy", "home"]
+    assert [m.id for m in chosen.relevant] == ["p3"]
+
+
+def test_a_block_s_frame_is_paid_only_once_it_holds_a_line() -> None:
+    episode = stored("I went to Rome in May.", id="e1")
+    cost = line_cost(episode, False)
+    budgets = Budgets(total=cost + 20, profile=100, session=50, recent=50, dated_frame=20)
+    chosen = compose(
+        profile=[], session=[], recent=[], hits=[_hit(episode)], budgets=budgets, cost=line_cost
+    )
+    assert [m.id for m in chosen.relevant] == ["e1"]  # no profile: its frame costs nothing
+    tight = replace(budgets, total=cost + 19)
+    chosen = compose(
+        profile=[], session=[], recent=[], hits=[_hit(episode)], budgets=tight, cost=line_cost
+    )
+    assert chosen.relevant == []
 
 
 def test_no_memory_twice_and_each_tier_within_its_share() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from proxy.memory.extract.offline import extract_offline
-from proxy.memory.extract.tiers import is_standing_instruction
+from proxy.memory.extract.tiers import is_core, is_standing_instruction
 from proxy.memory.recall.followup import refers_back
 
 
@@ -122,3 +122,26 @@ def test_standing_instructions(text: str, standing: bool) -> None:
 )
 def test_follow_up_cues(message: str, expected: bool) -> None:
     assert refers_back(message) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "attribute", "core"),
+    [
+        ("I'm allergic to peanuts.", None, True),
+        ("For the record, I'm vegan.", None, True),
+        ("Please always answer me in Spanish from now on.", None, True),
+        ("From now on keep it short.", None, True),
+        ("我对花生过敏。", None, True),
+        ("以后请一直用西班牙语回答我。", None, True),
+        ("I live in Lisbon.", "residence", True),
+        ("I love painting landscapes.", None, False),
+        ("I'm so glad we can always be there for each other.", None, False),
+        ("My favourite book is Dune.", "favourite:book", False),
+        ("我喜欢画画。", None, False),
+        ("On another note, I made vegan ice cream last Friday.", None, False),
+        ("I got great news: I joined a gym last week!", "employer", False),
+        ("I can't eat gluten.", None, True),
+    ],
+)
+def test_the_core_of_a_profile(text: str, attribute: str | None, core: bool) -> None:
+    assert is_core(text, attribute) is core

@@ -26,8 +26,11 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
     (
         "employer",
         re.compile(
-            r"\bi\s+(?:now\s+|currently\s+)?work\s+(?:at|for)\b|\bi\s+(?:just\s+)?joined\b"
-            r"|\bmy\s+(?:employer|company)\s+is\b",
+            # Not "I joined": a gym, a club or a writers group is no employer (and a newer
+            # one would supersede it).
+            r"\bi\s+(?:now\s+|currently\s+)?work\s+(?:at|for)\b|\bmy\s+(?:employer|company)\s+is\b"
+            r"|\bi\s+(?:just\s+)?(?:got\s+a\s+job|started\s+(?:working|a\s+(?:new\s+)?job))\s+(?:at|for)\b"
+            r"|\bi(?:'m|\s+am)\s+(?:now\s+)?employed\s+(?:at|by)\b",
             _FLAGS,
         ),
     ),
@@ -89,7 +92,10 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     ("diet", re.compile(r"我(?:现在|目前)?(?:吃素|是素食者|是纯素食者|只吃素)")),
-    ("employer", re.compile(r"我(?:现在|目前)?在.{1,20}?(?:工作|上班)|我(?:加入了|入职)")),
+    (
+        "employer",
+        re.compile(r"我(?:现在|目前)?在.{1,20}?(?:工作|上班)|我(?:已经)?入职|我加入了.{1,12}?公司"),
+    ),
     (
         "occupation",
         re.compile(r"我(?:现在|目前)?(?:的工作|的职业)?是一?名|我的职业是|我做.{1,10}?工作"),

@@ -18,7 +18,7 @@ import re
 
 from proxy.core.records import Tier
 
-__all__ = ["PROFILE_ATTRIBUTES", "is_standing_instruction", "tier_of"]
+__all__ = ["PROFILE_ATTRIBUTES", "is_core", "is_standing_instruction", "tier_of"]
 
 # Single-valued attributes (proxy/memory/extract/attributes.py) that describe the user as they
 # are: a statement setting one of these belongs to the profile.
@@ -104,6 +104,46 @@ def is_standing_instruction(text: str) -> bool:
     if _STANDING_ZH.search(text):
         return bool(_ANSWER_ZH.search(text))
     return False
+
+
+# What the user cannot do or eat, said of themselves ("I'm allergic to peanuts", "I'm vegan", "I
+# can't eat gluten", "我对花生过敏"; not "I made vegan ice cream"): it must reach every request,
+# however large the profile.
+_LIMIT = (
+    r"(?:allerg\w*|intoleran\w*|anaphyla\w*|vegan|vegetarian|kosher|halal|gluten|lactose|diabetic"
+    r"|diabetes|celiac|coeliac|sober|wheelchair|epilep\w*|pregnant)"
+)
+_HARD_LIMIT = re.compile(
+    rf"(?i)\b(?:i(?:'m|\s+am)|i\s+have|i've\s+been|i\s+was\s+diagnosed|i\s+use|i\s+keep)\b"
+    rf"[^.!?]{{0,40}}?\b{_LIMIT}\b|\bi\s+(?:don't|do\s+not|can't|cannot|never)\s+(?:eat|drink)\b"
+    r"|我[^。！？]{0,8}(?:过敏|不耐受|素食|吃素|忌口|清真|糖尿病|怀孕|轮椅)|我(?:不|不能)(?:吃|喝)"
+)
+# A standing fact is said in a sentence or two, not told as a story.
+_CORE_MAX_CHARS = 160
+
+
+# How to answer, in a standing instruction that is part of the core ("always answer in
+# Spanish", "from now on keep it short"; not "we can always be there for each other").
+_HOW_TO_ANSWER = re.compile(
+    r"(?i)\b(?:answer|answers|respond|responses|reply|replies|speak\s+to\s+me|talk\s+to\s+me"
+    r"|call\s+me|address\s+me|refer\s+to\s+me|format|explain|keep\s+(?:it|them|answers"
+    r"|responses|replies)|in\s+(?:English|Spanish|French|German|Chinese|Japanese|Portuguese))\b"
+    r"|回答|回复|答复|叫我|称呼我|格式|简短|详细"
+)
+
+
+def is_core(text: str, attribute: str | None) -> bool:
+    """The part of a profile that applies to every request whatever it asks: who the user is
+    (a single-valued attribute), how to answer them (a standing instruction), what they cannot
+    do or eat. A like or a favourite is profile too, but only matters where relevant."""
+    text = text.replace("’", "'")
+    if len(text) > _CORE_MAX_CHARS or _EPISODE.search(text):
+        return False  # "I joined a gym last week" is an event, whatever attribute it set
+    if attribute is not None and attribute in PROFILE_ATTRIBUTES:
+        return True
+    if is_standing_instruction(text) and _HOW_TO_ANSWER.search(text):
+        return True
+    return bool(_HARD_LIMIT.search(text))
 
 
 def tier_of(text: str, kind: str, attribute: str | None) -> Tier:
