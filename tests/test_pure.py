@@ -214,12 +214,13 @@ def test_user_index_scopes_candidates() -> None:
     a, b = mem("alpha", 1, session="s1"), mem("beta", 2, session="s2")
     index.upsert([a, b], np.array([[1, 0, 0], [1, 0, 0]], dtype=np.float32))
     query = np.array([1, 0, 0], dtype=np.float32)
-    assert {m.text for m in index.candidates(Scope("u"), query, "alpha", 10, NOW).memories} == {
+    found = index.view(Scope("u"), query, "alpha", 10, NOW).candidates
+    assert {m.text for m in found.memories} == {
         "alpha",
         "beta",
     }
     assert [
-        m.text for m in index.candidates(Scope("u", "s2"), query, "alpha", 10, NOW).memories
+        m.text for m in index.view(Scope("u", "s2"), query, "alpha", 10, NOW).candidates.memories
     ] == ["beta"]
     with pytest.raises(ValueError, match="another user"):
         index.upsert([mem("x", user="other")], query[None, :])

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FORWARDED", "CompletionCall", "completion_call"]
+__all__ = ["FORWARDED", "CompletionCall", "completion_call", "proxy_decides"]
 
 # OpenAI chat parameters litellm maps for the providers that have them (`thinking`: Anthropic's
 # extended thinking, which litellm takes as is; a client sends it with `extra_body`).
@@ -90,6 +90,16 @@ def completion_call(
         "model": litellm_model,
         "messages": messages,
         "stream": stream,
+        **proxy_decides(api_base, api_key, timeout_s),
+    }
+    dropped = tuple(sorted(k for k in body if k not in FORWARDED and k not in _OWN))
+    return CompletionCall(arguments, stream, include_usage, dropped)
+
+
+def proxy_decides(api_base: str | None, api_key: str | None, timeout_s: float) -> dict[str, Any]:
+    """The litellm arguments no client sets: where, with which key, how long; no retries (the
+    client's SDK retries); parameters a provider lacks dropped, not refused."""
+    return {
         "api_base": api_base,
         "api_key": api_key,
         "timeout": timeout_s,
@@ -101,5 +111,3 @@ def completion_call(
         # proxy's tools are the client's functions, for the model only.
         "_skip_mcp_handler": True,
     }
-    dropped = tuple(sorted(k for k in body if k not in FORWARDED and k not in _OWN))
-    return CompletionCall(arguments, stream, include_usage, dropped)

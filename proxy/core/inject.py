@@ -15,6 +15,7 @@ close the block or pose as the system.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -76,7 +77,15 @@ def _profile_line(memory: Memory) -> str:
 
 def line_cost(memory: Memory, profile: bool) -> int:
     """Tokens a memory's line takes in a block (its newline included)."""
-    return estimate_tokens(_profile_line(memory) if profile else render_line(memory)) + 1
+    if profile:
+        return _profile_line_cost(memory.text)
+    return estimate_tokens(render_line(memory)) + 1
+
+
+@functools.lru_cache(maxsize=65536)
+def _profile_line_cost(text: str) -> int:
+    # Every profile item is costed on every request of its user: once per text is enough.
+    return estimate_tokens(f"- {clean(text)}") + 1
 
 
 def frame_costs(placement: Placement) -> tuple[int, int, int]:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxy.core.completion_args import proxy_decides
 from proxy.core.errors import InvalidRequest
 
 __all__ = ["FORWARDED", "ResponsesCall", "check_routed_responses", "responses_call"]
@@ -147,13 +148,7 @@ def responses_call(
         "model": litellm_model,
         "stream": stream,
         "store": False,  # nothing is kept: the provider has no store, litellm's needs a database
-        "api_base": api_base,
-        "api_key": api_key,
-        "timeout": timeout_s,
-        "num_retries": 0,
-        "max_retries": 0,
-        "drop_params": True,
-        "_skip_mcp_handler": True,  # as for chat: the client's tools are for the model only
+        **proxy_decides(api_base, api_key, timeout_s),
     }
     dropped = tuple(sorted(k for k in body if k not in FORWARDED and k not in _OWN))
     return ResponsesCall(arguments, stream, dropped)

@@ -5,8 +5,6 @@ read, injection) is chat.py's, shared by both paths."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -29,8 +27,8 @@ from proxy.http.forward import (
     paying,
     remember_turn,
 )
-from proxy.http.turn import persisting
-from proxy.providers.completion import ProviderStream, complete, open_stream
+from proxy.http.routed_call import call_provider, remember_shielded, stream_memory_headers
+from proxy.providers.completion import ProviderStream
 from proxy.settings import RouteSettings, secret
 
 __all__ = ["forward"]
@@ -64,38 +62,21 @@ async def forward(
         log.debug("routed call to %s: not forwarded: %s", model, ", ".join(call.dropped))
     requested = str(body["model"])
     created = int(time.time())
-    ready = services.litellm_ready
-    if ready is not None and not ready.done():
-        with contextlib.suppress(Exception):  # a failed warm-up: the call itself will say why
-            await asyncio.shield(ready)
-    try:
-        if call.stream:
-            stream = await open_stream(call.arguments, provider)
-        else:
-            answer = await complete(call.arguments, provider)
-    except ProxyError as exc:
-        await remember_turn(services, turn, "")  # what the user said is kept regardless
-        exc.headers = {**turn.recall.headers, **exc.headers}  # as an upstream's error carries them
-        raise
-    if not call.stream:
-        content = completion_body(answer, requested, created)
+    result = await call_provider(
+        services, turn, call.arguments, stream=call.stream, provider=provider
+    )
+    if not isinstance(result, ProviderStream):
+        content = completion_body(result, requested, created)
         headers = turn.recall.headers
         if not await remember_turn(services, turn, answer_of(content)):
             headers = headers | NOT_PERSISTED
         return JSONResponse(content, headers=headers)
     shaper = StreamShaper(requested, created, call.include_usage)
     return StreamingResponse(
-        _relay(stream, shaper, services, turn),
+        _relay(result, shaper, services, turn),
         media_type="text/event-stream",
-        headers=STREAM_HEADERS | _stream_memory_headers(services, turn),
+        headers=STREAM_HEADERS | stream_memory_headers(services, turn),
     )
-
-
-def _stream_memory_headers(services: Services, turn: Turn) -> dict[str, str]:
-    """A stream's headers go out before its turn is written: they say error while the outbox
-    refuses writes."""
-    headers = turn.recall.headers
-    return headers if persisting(services, turn.request_scope) else headers | NOT_PERSISTED
 
 
 async def _relay(
@@ -121,6 +102,4 @@ async def _relay(
     finally:
         await stream.close()
         if not remembered:
-            # Shielded: a client that hung up cancels this generator, not the write.
-            write = remember_turn(services, turn, shaper.text)
-            await asyncio.shield(asyncio.ensure_future(write))
+            await remember_shielded(services, turn, shaper.text)

@@ -6,8 +6,6 @@ responses.py's, shared by both paths."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,8 +27,8 @@ from proxy.http.forward import (
     paying,
     remember_turn,
 )
-from proxy.http.turn import persisting
-from proxy.providers.completion import ProviderStream, complete, open_stream
+from proxy.http.routed_call import call_provider, remember_shielded, stream_memory_headers
+from proxy.providers.completion import ProviderStream
 from proxy.settings import RouteSettings, secret
 
 __all__ = ["forward"]
@@ -60,36 +58,21 @@ async def forward(
     )
     if call.dropped:
         log.debug("routed response from %s: not forwarded: %s", model, ", ".join(call.dropped))
-    ready = services.litellm_ready
-    if ready is not None and not ready.done():
-        with contextlib.suppress(Exception):  # a failed warm-up: the call itself will say why
-            await asyncio.shield(ready)
     requested = str(body["model"])
-    try:
-        if call.stream:
-            stream = await open_stream(call.arguments, provider, "aresponses")
-        else:
-            answer = await complete(call.arguments, provider, "aresponses")
-    except ProxyError as exc:
-        await remember_turn(services, turn, "")  # what the user said is kept regardless
-        exc.headers = {**turn.recall.headers, **exc.headers}
-        raise
-    if not call.stream:
-        content = response_body(answer, requested)
+    result = await call_provider(
+        services, turn, call.arguments, stream=call.stream, provider=provider, method="aresponses"
+    )
+    if not isinstance(result, ProviderStream):
+        content = response_body(result, requested)
         headers = turn.recall.headers
         if not await remember_turn(services, turn, answer_of(content)):
             headers = headers | NOT_PERSISTED
         return JSONResponse(content, headers=headers)
     return StreamingResponse(
-        _relay(stream, EventShaper(requested), services, turn),
+        _relay(result, EventShaper(requested), services, turn),
         media_type="text/event-stream",
-        headers=STREAM_HEADERS | _stream_memory_headers(services, turn),
+        headers=STREAM_HEADERS | stream_memory_headers(services, turn),
     )
-
-
-def _stream_memory_headers(services: Services, turn: Turn) -> dict[str, str]:
-    headers = turn.recall.headers
-    return headers if persisting(services, turn.request_scope) else headers | NOT_PERSISTED
 
 
 async def _relay(
@@ -114,6 +97,4 @@ async def _relay(
     finally:
         await stream.close()
         if not remembered:
-            # Shielded: a client that hung up cancels this generator, not the write.
-            write = remember_turn(services, turn, answer.text)
-            await asyncio.shield(asyncio.ensure_future(write))
+            await remember_shielded(services, turn, answer.text)

@@ -14,6 +14,7 @@ is a request to the assistant, which the extractor otherwise drops as one-off ("
 
 from __future__ import annotations
 
+import functools
 import re
 
 from proxy.core.records import Tier
@@ -132,6 +133,7 @@ _HOW_TO_ANSWER = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=65536)  # asked of every profile item on every request of its user
 def is_core(text: str, attribute: str | None) -> bool:
     """The part of a profile that applies to every request whatever it asks: who the user is
     (a single-valued attribute), how to answer them (a standing instruction), what they cannot

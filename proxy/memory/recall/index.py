@@ -278,18 +278,6 @@ class UserIndex:
                 and self._expires[self._rows[m.id]] > expiry
             ]
 
-    def candidates(
-        self,
-        scope: Scope,
-        query_vector: np.ndarray | None,
-        query: str,
-        limit: int,
-        now: datetime,
-        space: str = PRIMARY,
-    ) -> Candidates:
-        """The best `limit` live memories by cosine and by BM25, restricted to `scope`."""
-        return self.view(scope, query_vector, query, limit, now, space=space).candidates
-
     def view(
         self,
         scope: Scope,
