@@ -141,6 +141,7 @@ def test_follow_up_cues(message: str, expected: bool) -> None:
         ("On another note, I made vegan ice cream last Friday.", None, False),
         ("I got great news: I joined a gym last week!", "employer", False),
         ("I can't eat gluten.", None, True),
+        ("Maybe I'll get a pet if I can find one I'm not allergic to.", None, False),
     ],
 )
 def test_the_core_of_a_profile(text: str, attribute: str | None, core: bool) -> None:

@@ -116,7 +116,8 @@ _LIMIT = (
 )
 _HARD_LIMIT = re.compile(
     rf"(?i)\b(?:i(?:'m|\s+am)|i\s+have|i've\s+been|i\s+was\s+diagnosed|i\s+use|i\s+keep)\b"
-    rf"[^.!?]{{0,40}}?\b{_LIMIT}\b|\bi\s+(?:don't|do\s+not|can't|cannot|never)\s+(?:eat|drink)\b"
+    rf"[^.!?]{{0,40}}?(?<!\bnot\s)(?<!n't\s)\b{_LIMIT}\b"  # not "I'm not allergic"
+    r"|\bi\s+(?:don't|do\s+not|can't|cannot|never)\s+(?:eat|drink)\b"
     r"|我[^。！？]{0,8}(?:过敏|不耐受|素食|吃素|忌口|清真|糖尿病|怀孕|轮椅)|我(?:不|不能)(?:吃|喝)"
 )
 # A standing fact is said in a sentence or two, not told as a story.
