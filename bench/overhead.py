@@ -75,13 +75,22 @@ def chat_body(content: str, *, stream: bool, system: str = SYSTEM) -> dict[str, 
     return body | {"temperature": 0}
 
 
-def api_body(api: str, content: str, *, stream: bool, system: str = SYSTEM) -> dict[str, Any]:
-    """The same call in each API's shape (system prompt, one user turn, streamed or not)."""
-    if api == "chat":
-        return chat_body(content, stream=stream, system=system)
+def api_body(
+    api: str, content: str, *, stream: bool, system: str = SYSTEM, opener: str | None = None
+) -> dict[str, Any]:
+    """The same call in each API's shape (system prompt, one user turn, streamed or not).
+    `opener`: an earlier exchange before that turn, which makes the call a conversation of its
+    own for every API (a system prompt is part of chat's messages, not of the others')."""
     turn = [{"role": "user", "content": content}]
+    if opener is not None:
+        earlier = [{"role": "user", "content": opener}, {"role": "assistant", "content": "Sure."}]
+        turn = [*earlier, *turn]
+    if api == "chat":
+        body = chat_body(content, stream=stream, system=system)
+        body["messages"] = [body["messages"][0], *turn]
+        return body
     if api == "responses":
-        body: dict[str, Any] = {"model": MODEL, "instructions": system, "input": turn}
+        body = {"model": MODEL, "instructions": system, "input": turn}
     else:
         body = {"model": MODEL, "max_tokens": 256, "system": system, "messages": turn}
     return body | {"temperature": 0} | ({"stream": True} if stream else {})
@@ -321,13 +330,13 @@ async def run_cell(
     salt = random.randrange(1 << 30)
 
     def bodies(index: int) -> bytes:
-        # Every request is a new conversation (its system prompt differs): an exact repeat would
+        # Every request is a new conversation (its first message differs): an exact repeat would
         # get the blocks the proxy carried for it the first time, without a retrieval.
-        system = f"{SYSTEM} (conversation {salt}-{index})"
+        opener = f"Hi, this is conversation {salt}-{index}."
         question = QUESTION
         if distinct_queries:
             question = f"{QUESTION} (ref {salt}-{index})"  # defeats the query-vector cache
-        return json.dumps(api_body(api, question, stream=stream, system=system)).encode()
+        return json.dumps(api_body(api, question, stream=stream, opener=opener)).encode()
 
     mode = "stream" if stream else "json"
     cell = Cell(api, scenario, mode, concurrency, requests, block, harness.Side(), harness.Side())
