@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -181,11 +181,9 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         purger: asyncio.Task[None] | None = None
         outbox: Outbox | None = None
         memory: MemoryService | None = None
-        mcp = (
-            asyncio.create_task(asyncio.to_thread(build_mcp, settings, services))
-            if settings.mcp_enabled
-            else None
-        )
+        mcp = _LazyMcp(settings, services)
+        if settings.mcp_enabled:
+            mcp_route.start_on_first_use(mcp.start)
         try:
             memory = await asyncio.to_thread(build_memory, settings, embedder, routes)
             await asyncio.to_thread(memory.warm_up)
@@ -209,13 +207,11 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             # Fail open: without a store the proxy still forwards every call, memory off.
             services.memory_error = str(exc)
             log.error("memory is unavailable, serving without it: %s", exc)
-        stack = AsyncExitStack()
         try:
-            if mcp is not None:
-                await _start_mcp(mcp, stack, mcp_route)
             yield {"services": services}
         finally:
-            await stack.aclose()
+            mcp_route.start_on_first_use(None)
+            await mcp.stop()
             if purger is not None:
                 purger.cancel()
             if services.litellm_ready is not None:
@@ -264,17 +260,42 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     return app
 
 
-async def _start_mcp(
-    building: asyncio.Task[McpEndpoint], stack: AsyncExitStack, route: McpRoute
-) -> None:
-    """A broken MCP endpoint leaves /mcp answering 503; chat and /memories serve on."""
-    try:
-        endpoint = await building
-        await stack.enter_async_context(endpoint.running())
-    except Exception:
-        log.exception("the MCP endpoint could not start; /mcp is unavailable")
-        return
-    route.attach(endpoint)
+class _LazyMcp:
+    """The MCP endpoint, started on first use: built in a worker thread (the SDK's import is
+    slow), then served by a task of its own, which enters and leaves the SDK's session manager
+    (an anyio task group must be left by the task that entered it). A broken endpoint leaves
+    /mcp answering 503; chat and /memories serve on."""
+
+    def __init__(self, settings: Settings, services: Services) -> None:
+        self._settings = settings
+        self._services = services
+        self._ready: asyncio.Future[McpEndpoint | None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    async def start(self) -> McpEndpoint | None:
+        if self._ready is None:
+            self._ready = asyncio.get_running_loop().create_future()
+            self._task = asyncio.create_task(self._serve(self._ready), name="mcp-endpoint")
+        # Shielded: a client that hangs up while it starts must not cancel the start.
+        return await asyncio.shield(self._ready)
+
+    async def _serve(self, ready: asyncio.Future[McpEndpoint | None]) -> None:
+        try:
+            endpoint = await asyncio.to_thread(build_mcp, self._settings, self._services)
+            async with endpoint.running():
+                ready.set_result(endpoint)
+                await self._stop.wait()
+        except Exception:
+            log.exception("the MCP endpoint could not start; /mcp is unavailable")
+            if not ready.done():
+                ready.set_result(None)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task
 
 
 async def _housekeeping(

@@ -1,11 +1,12 @@
 """The /mcp route of the proxy app, before and after the MCP endpoint exists.
 
-The MCP SDK takes ~1.5 s to import, so the app imports it in its lifespan, in a worker thread
-while the memory store opens, and attaches the endpoint here; this module imports nothing of it.
+The MCP SDK takes ~1.5 s and ~26 MiB to import, so the endpoint starts on the first request to
+/mcp (a proxy whose clients never use MCP never pays for it); this module imports nothing of it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from starlette.types import Receive, Scope, Send
@@ -23,11 +24,17 @@ class McpRoute:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self._endpoint: _Asgi | None = None
+        self._start: Callable[[], Awaitable[_Asgi | None]] | None = None
 
-    def attach(self, endpoint: _Asgi) -> None:
-        self._endpoint = endpoint
+    def start_on_first_use(self, start: Callable[[], Awaitable[_Asgi | None]] | None) -> None:
+        """`start()` gives the running endpoint (the same one however often it is awaited), or
+        None if it could not start; None: no endpoint (the app is shutting down)."""
+        self._start = start
+        self._endpoint = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._endpoint is None and self._start is not None:
+            self._endpoint = await self._start()
         if self._endpoint is not None:
             await self._endpoint(scope, receive, send)
             return
