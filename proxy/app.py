@@ -182,6 +182,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         outbox: Outbox | None = None
         memory: MemoryService | None = None
         mcp = _LazyMcp(settings, services)
+        services.mcp_state = mcp_route.state
         if settings.mcp_enabled:
             mcp_route.start_on_first_use(mcp.start)
         try:

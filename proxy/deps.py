@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated
@@ -61,6 +62,7 @@ class Services:
     litellm_ready: asyncio.Future[None] | None = None
     metrics: Metrics | None = None  # None: observability.metrics is off
     injections: InjectionLog | None = None  # None: off, or its database could not be opened
+    mcp_state: Callable[[], str] = lambda: "off"  # the /mcp endpoint's (proxy/mcp/route.py)
     recall_plan: RecallPlan = field(init=False)
     conversations: ConversationBlocks = field(init=False)
 

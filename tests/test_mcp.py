@@ -196,6 +196,19 @@ def test_mcp_off_answers_404(make_proxy: ProxyFactory) -> None:
     response = httpx.post(f"{proxy.url}/mcp", headers={"X-User-Id": "ada"}, json={})
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "mcp_off"
+    assert proxy.http.get("/healthz").json()["mcp"] == "off"
+
+
+def test_the_mcp_endpoint_starts_on_its_first_request(make_proxy: ProxyFactory) -> None:
+    proxy = make_proxy()
+    assert proxy.http.get("/healthz").json()["mcp"] == "idle"  # nothing imported at start
+
+    async def scenario() -> set[str]:
+        async with http_session(proxy.url, **{"X-User-Id": "ada"}) as session:
+            return {tool.name for tool in (await session.list_tools()).tools}
+
+    assert run(scenario()) == TOOLS
+    assert proxy.http.get("/healthz").json()["mcp"] == "running"
 
 
 def test_stdio_through_a_running_proxy(proxy: Proxy, upstream: FakeUpstream) -> None:

@@ -34,4 +34,5 @@ async def healthz(services: ServicesDep) -> dict[str, Any]:
         memory["extraction"] = vars(services.extraction)
     # Chats are served either way (memory fails open): "degraded" says memory is not working.
     healthy = memory["status"] == "ok" and memory.get("writer") == "ok"
-    return {"status": "ok" if healthy else "degraded", "memory": memory}
+    status = "ok" if healthy else "degraded"
+    return {"status": status, "memory": memory, "mcp": services.mcp_state()}

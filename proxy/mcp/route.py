@@ -25,6 +25,7 @@ class McpRoute:
         self.enabled = enabled
         self._endpoint: _Asgi | None = None
         self._start: Callable[[], Awaitable[_Asgi | None]] | None = None
+        self._tried = False
 
     def start_on_first_use(self, start: Callable[[], Awaitable[_Asgi | None]] | None) -> None:
         """`start()` gives the running endpoint (the same one however often it is awaited), or
@@ -32,8 +33,17 @@ class McpRoute:
         self._start = start
         self._endpoint = None
 
+    def state(self) -> str:
+        """off, idle (not started: no client asked yet), running, or unavailable."""
+        if not self.enabled:
+            return "off"
+        if self._endpoint is not None:
+            return "running"
+        return "unavailable" if self._tried else "idle"
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._endpoint is None and self._start is not None:
+            self._tried = True
             self._endpoint = await self._start()
         if self._endpoint is not None:
             await self._endpoint(scope, receive, send)
