@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from proxy.core.completion_args import completion_call
 from proxy.core.errors import ProxyError
@@ -20,14 +20,18 @@ from proxy.core.routing import RouteMatch, chat_model, provider_of
 from proxy.core.sse import answer_of, stream_error_event
 from proxy.deps import Services
 from proxy.http.forward import (
-    NOT_PERSISTED,
     STREAM_HEADERS,
     Turn,
     client_key,
     paying,
     remember_turn,
 )
-from proxy.http.routed_call import call_provider, remember_shielded, stream_memory_headers
+from proxy.http.routed_call import (
+    answer_json,
+    call_provider,
+    remember_shielded,
+    stream_memory_headers,
+)
 from proxy.providers.completion import ProviderStream
 from proxy.settings import RouteSettings, secret
 
@@ -67,10 +71,7 @@ async def forward(
     )
     if not isinstance(result, ProviderStream):
         content = completion_body(result, requested, created)
-        headers = turn.recall.headers
-        if not await remember_turn(services, turn, answer_of(content)):
-            headers = headers | NOT_PERSISTED
-        return JSONResponse(content, headers=headers)
+        return await answer_json(services, turn, content, answer_of(content))
     shaper = StreamShaper(requested, created, call.include_usage)
     return StreamingResponse(
         _relay(result, shaper, services, turn),

@@ -8,13 +8,15 @@ import asyncio
 import contextlib
 from typing import Any
 
+from starlette.responses import JSONResponse
+
 from proxy.core.errors import ProxyError
 from proxy.deps import Services
 from proxy.http.forward import NOT_PERSISTED, Turn, remember_turn
 from proxy.http.turn import persisting
 from proxy.providers.completion import ProviderStream, complete, open_stream
 
-__all__ = ["call_provider", "remember_shielded", "stream_memory_headers"]
+__all__ = ["answer_json", "call_provider", "remember_shielded", "stream_memory_headers"]
 
 
 async def call_provider(
@@ -40,6 +42,17 @@ async def call_provider(
         await remember_turn(services, turn, "")  # what the user said is kept regardless
         exc.headers = {**turn.recall.headers, **exc.headers}
         raise
+
+
+async def answer_json(
+    services: Services, turn: Turn, content: dict[str, Any], answer: str
+) -> JSONResponse:
+    """A whole answer in the client's format, its turn written first: the memory headers say
+    error if the outbox could not take it."""
+    headers = turn.recall.headers
+    if not await remember_turn(services, turn, answer):
+        headers = headers | NOT_PERSISTED
+    return JSONResponse(content, headers=headers)
 
 
 def stream_memory_headers(services: Services, turn: Turn) -> dict[str, str]:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from proxy.core.errors import ProxyError
 from proxy.core.responses import ResponsesAnswer, answer_of
@@ -20,14 +20,18 @@ from proxy.core.responses_shape import EventShaper, response_body
 from proxy.core.routing import RouteMatch, chat_model, provider_of
 from proxy.deps import Services
 from proxy.http.forward import (
-    NOT_PERSISTED,
     STREAM_HEADERS,
     Turn,
     client_key,
     paying,
     remember_turn,
 )
-from proxy.http.routed_call import call_provider, remember_shielded, stream_memory_headers
+from proxy.http.routed_call import (
+    answer_json,
+    call_provider,
+    remember_shielded,
+    stream_memory_headers,
+)
 from proxy.providers.completion import ProviderStream
 from proxy.settings import RouteSettings, secret
 
@@ -64,10 +68,7 @@ async def forward(
     )
     if not isinstance(result, ProviderStream):
         content = response_body(result, requested)
-        headers = turn.recall.headers
-        if not await remember_turn(services, turn, answer_of(content)):
-            headers = headers | NOT_PERSISTED
-        return JSONResponse(content, headers=headers)
+        return await answer_json(services, turn, content, answer_of(content))
     return StreamingResponse(
         _relay(result, EventShaper(requested), services, turn),
         media_type="text/event-stream",
