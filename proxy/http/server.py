@@ -17,6 +17,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 __all__ = ["MAX_HEADER_BYTES", "limited_protocol"]
 
 MAX_HEADER_BYTES = 64 * 1024  # request line and headers together
+LINGER_S = 2.0  # how long a refused connection's remaining bytes are read and dropped
 
 
 def _status(code: int, reason: str) -> bytes:
@@ -36,6 +37,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._limit: asyncio.TimerHandle | None = None
         self._header_bytes = 0
         self._in_headers = True  # between requests, or before a request's headers are complete
+        self._refused = False
 
     # --- timers ------------------------------------------------------------------------------
 
@@ -71,19 +73,32 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # what the client still sends after the refusal is read and dropped
         if self._in_headers:
             self._header_bytes += len(data)
             if self._header_bytes > MAX_HEADER_BYTES:
-                self._disarm()
-                self.transport.write(_status(431, "Request Header Fields Too Large"))
-                self.transport.close()
+                self._refuse(_status(431, "Request Header Fields Too Large"))
                 return
         super().data_received(data)
 
+    def _refuse(self, reply: bytes) -> None:
+        """Answer and close gracefully: closing at once with the client's bytes unread would
+        send a reset, which can destroy the answer before the client reads it. So the write
+        side is closed after the answer, and what still comes in is read and dropped for a
+        moment (a lingering close, as nginx does)."""
+        self._disarm()
+        self._refused = True
+        self.transport.write(reply)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_S, self.transport.close)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        # No reset of the byte count here: the parser calls this from within the chunk that
+        # was just counted, and zeroing it then let a header arriving in two pieces through.
         self._in_headers = True
-        self._header_bytes = 0
         self._arm(self.header_timeout_s, _status(408, "Request Timeout"))
 
     def on_headers_complete(self) -> None:
